@@ -1,0 +1,1 @@
+"""pytest fixtures that start mailsift's test doubles on loopback."""
