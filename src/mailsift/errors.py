@@ -19,6 +19,8 @@ Messages name the input (email identity, server URL, file) and what is wrong, in
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class MailsiftError(Exception):
     """Base class of every error mailsift raises on purpose."""
@@ -46,6 +48,8 @@ class LLMError(MailsiftError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        # Every HTTP attempt made for this call, failed ones included, so they can be stored.
+        self.records: list[Any] = []
 
 
 class LLMUnavailable(LLMError):
