@@ -91,6 +91,13 @@ def run(
     except (ConfigError, ValueError) as exc:
         raise fail_usage(str(exc)) from None
 
+    from mailsift.telemetry import load_langfuse_config
+
+    try:
+        langfuse = load_langfuse_config()
+    except ConfigError as exc:
+        raise fail_usage(str(exc)) from None
+
     options = RunOptions(sources=sources, source_format=source_format, reprocess=reprocess,
                          workers=concurrency, max_body_tokens=max_body_tokens, limits=limits)
     with contextlib.ExitStack() as stack:
@@ -105,18 +112,30 @@ def run(
             except (ConfigError, LLMError) as exc:
                 raise fail_usage(str(exc)) from None
             url = server.base_url
+        telemetry = None
+        if langfuse is not None:
+            from mailsift.telemetry import start_telemetry
+
+            telemetry = start_telemetry(langfuse)
         try:
-            summary = asyncio.run(_run_async(engine, url, llm, options))
+            summary = asyncio.run(_run_async(engine, url, llm, options, telemetry))
         except LLMError as exc:
             raise fail_usage(str(exc)) from None
         except MailsiftError as exc:
             raise fail_usage(str(exc)) from None
+        finally:
+            if telemetry is not None:
+                telemetry.close()
+        summary.telemetry = (
+            telemetry.summary_line() if telemetry is not None
+            else "off (LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY are not set)"
+        )
 
     print_summary(summary)
     raise typer.Exit(summary.exit_code)
 
 
-async def _run_async(engine, url, llm, options) -> RunSummary:  # type: ignore[no-untyped-def]
+async def _run_async(engine, url, llm, options, telemetry) -> RunSummary:  # type: ignore[no-untyped-def]
     from mailsift.extraction.extractor import Extractor
     from mailsift.llm.client import LLMClient, LLMSettings
     from mailsift.llm.concurrency import FixedLimit
@@ -132,7 +151,8 @@ async def _run_async(engine, url, llm, options) -> RunSummary:  # type: ignore[n
                       transient=True) as progress:
             task = progress.add_task("emails", total=None)
             runner = Runner(Store(engine), Extractor(client), options,
-                            on_progress=lambda n: progress.advance(task, n))
+                            on_progress=lambda n: progress.advance(task, n),
+                            telemetry=telemetry)
             return await runner.run()
 
 

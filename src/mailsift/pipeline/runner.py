@@ -23,15 +23,16 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
 
 from mailsift.errors import MailsiftError, MessageRejected
 from mailsift.extraction.extractor import EmailForExtraction, ExtractionResult, Extractor
 from mailsift.parsing.limits import ParseLimits
-from mailsift.pipeline.prepare import PreparedEmail, prepare_message
+from mailsift.pipeline.prepare import PreparedEmail, StageTiming, prepare_message
 from mailsift.pipeline.summary import Failure, RunSummary
 from mailsift.sources import RawMessage, SourceFormat, detect_format, open_source
-from mailsift.store.repository import Store, SyncRef
+from mailsift.store.repository import EmailContext, Store, SyncRef
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +54,18 @@ class RunOptions:
 @dataclass(slots=True)
 class _Work:
     sync: SyncRef
+    source_format: SourceFormat
     message: RawMessage
     prepared: PreparedEmail
+
+
+class TraceRecorder(Protocol):
+    """Receives each finished email; the Langfuse reporter implements it."""
+
+    def record(
+        self, context: EmailContext, prepared: PreparedEmail, result: ExtractionResult,
+        store: StageTiming, source_format: str,
+    ) -> str: ...
 
 
 ProgressCallback = Callable[[int], None]
@@ -70,12 +81,14 @@ class Runner:
         *,
         on_progress: ProgressCallback | None = None,
         on_result: ResultCallback | None = None,
+        telemetry: TraceRecorder | None = None,
     ) -> None:
         self.store = store
         self.extractor = extractor
         self.options = options
         self.on_progress = on_progress or (lambda _n: None)
         self.on_result = on_result
+        self.telemetry = telemetry
         self.summary = RunSummary()
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailsift-db")
         self._pool: ProcessPoolExecutor | None = None
@@ -114,7 +127,7 @@ class Runner:
             try:
                 for message in _iterate(open_source(source, source_format)):
                     seen += 1
-                    work = await self._prepare(sync, message)
+                    work = await self._prepare(sync, source_format, message)
                     if work is not None:
                         await queue.put(work)
             except MailsiftError as exc:
@@ -123,7 +136,9 @@ class Runner:
                 self.summary.failures.append(Failure(str(source), None, error))
             await self._in_db(self.store.finish_sync, sync, messages_seen=seen, error=error)
 
-    async def _prepare(self, sync: SyncRef, message: RawMessage) -> _Work | None:
+    async def _prepare(
+        self, sync: SyncRef, source_format: SourceFormat, message: RawMessage
+    ) -> _Work | None:
         limits = self.options.limits
         started = time.perf_counter()
         try:
@@ -144,7 +159,7 @@ class Runner:
             await self._reject(sync, message, f"internal error while decoding: {exc!r}")
             return None
         self.summary.prepare_ms.append((time.perf_counter() - started) * 1000)
-        return _Work(sync, message, prepared)
+        return _Work(sync, source_format, message, prepared)
 
     async def _reject(self, sync: SyncRef, message: RawMessage, reason: str) -> None:
         digest = hashlib.sha256(message.raw).hexdigest()
@@ -192,12 +207,22 @@ class Runner:
             )
         )
 
+        store_started_at = datetime.now(UTC)
         started = time.perf_counter()
         await self._in_db(self.store.save_result, email_id, result)
-        self.summary.store_ms.append((time.perf_counter() - started) * 1000)
+        store = StageTiming("store", store_started_at, (time.perf_counter() - started) * 1000)
+        self.summary.store_ms.append(store.duration_ms)
         self._count(work, result)
         if self.on_result is not None:
             self.on_result(email_id, prepared, result)
+        if self.telemetry is not None:
+            # The trace is built from the row as stored, with its sync and account, so it
+            # carries every id the database has.
+            context = await self._in_db(self.store.load_context, email_id)
+            try:
+                self.telemetry.record(context, prepared, result, store, work.source_format.value)
+            except Exception:  # telemetry must never break the pipeline; it logs and counts
+                logger.exception("telemetry: could not build the trace of %s", prepared.identity)
 
     def _count(self, work: _Work, result: ExtractionResult) -> None:
         summary = self.summary

@@ -1,0 +1,95 @@
+"""OTLP/HTTP protobuf exporter to Langfuse's `/api/public/otel/v1/traces`.
+
+The response is read, not assumed: a non-2xx is a failure carrying the server's message,
+and a 2xx counts the spans as delivered to the server's queue, nothing more (Langfuse
+converts them later and only logs per-span problems on its side). An OTLP partial-success
+field is honoured when present, although Langfuse 4.16 never sends one.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Sequence
+
+import httpx
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import ReadableSpan
+
+from mailsift.telemetry.config import LangfuseConfig
+from mailsift.telemetry.exporters.base import (
+    RETRYABLE_STATUSES,
+    ExportResult,
+    Rejection,
+    make_http_client,
+    retry_after_s,
+    server_message,
+    transport_failure,
+)
+
+PATH = "/api/public/otel/v1/traces"
+INGESTION_VERSION = "4"
+
+
+class OtlpExporter:
+    name = "otlp"
+
+    def __init__(
+        self, config: LangfuseConfig, *, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        self._http = make_http_client(config, transport)
+        self._url = f"{config.host}{PATH}"
+
+    def export(self, spans: Sequence[ReadableSpan]) -> ExportResult:
+        if not spans:
+            return ExportResult(sent=0)
+        body = gzip.compress(encode_spans(spans).SerializeToString(), compresslevel=5)
+        try:
+            response = self._http.post(
+                PATH,
+                content=body,
+                headers={
+                    "Content-Type": "application/x-protobuf",
+                    "Content-Encoding": "gzip",
+                    # Selects the v4 direct write path on servers that still dual-write.
+                    "x-langfuse-ingestion-version": INGESTION_VERSION,
+                },
+            )
+        except httpx.HTTPError as exc:
+            return transport_failure(len(spans), self._url, exc)
+
+        if not response.is_success:
+            return ExportResult(
+                sent=len(spans),
+                status=response.status_code,
+                error=f"{self._url} answered {response.status_code}: {server_message(response)}",
+                retryable=response.status_code in RETRYABLE_STATUSES,
+                retry_after_s=retry_after_s(response),
+            )
+        return _with_partial_success(len(spans), response)
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _with_partial_success(count: int, response: httpx.Response) -> ExportResult:
+    """Count spans as delivered, minus any the server reports as rejected."""
+    rejected_spans = 0
+    message = ""
+    try:
+        body = response.json()
+    except (ValueError, json.JSONDecodeError):
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("partialSuccess"), dict):
+        partial = body["partialSuccess"]
+        rejected_spans = int(partial.get("rejectedSpans") or 0)
+        message = str(partial.get("errorMessage") or "")
+
+    result = ExportResult(sent=count, delivered=count - rejected_spans, status=response.status_code)
+    if rejected_spans:
+        # OTLP partial success names no span ids, so the rejection is recorded for the batch.
+        result.rejected.append(
+            Rejection(event_id="batch", span_id=None, status=response.status_code,
+                      message=f"{rejected_spans} span(s) rejected: {message or 'no reason given'}")
+        )
+    return result

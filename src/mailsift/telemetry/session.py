@@ -1,0 +1,90 @@
+"""Wire configuration, exporters, the reporter and the trace builder for one process."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import httpx
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+
+import mailsift
+from mailsift.extraction.extractor import ExtractionResult
+from mailsift.pipeline.prepare import PreparedEmail, StageTiming
+from mailsift.store.repository import EmailContext
+from mailsift.telemetry.config import IngestionPath, LangfuseConfig
+from mailsift.telemetry.exporters.base import SpanExporter, make_http_client
+from mailsift.telemetry.exporters.legacy import LegacyExporter
+from mailsift.telemetry.exporters.otlp import OtlpExporter
+from mailsift.telemetry.ids import DerivedIdGenerator
+from mailsift.telemetry.reporter import Reporter, ReporterStats
+from mailsift.telemetry.server_info import ServerInfo, choose_path, detect_server
+from mailsift.telemetry.trace_builder import TraceBuilder, TraceDefaults
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Telemetry:
+    config: LangfuseConfig
+    provider: TracerProvider
+    reporter: Reporter
+    builder: TraceBuilder
+    server: ServerInfo | None
+    reason: str
+
+    def record(
+        self, context: EmailContext, prepared: PreparedEmail, result: ExtractionResult,
+        store: StageTiming, source_format: str,
+    ) -> str:
+        return self.builder.record(context, prepared, result, store, source_format)
+
+    @property
+    def stats(self) -> ReporterStats:
+        return self.reporter.stats
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        self.reporter.shutdown(timeout_s)
+
+    def summary_line(self) -> str:
+        stats = self.stats
+        line = (
+            f"Langfuse {self.config.host} via {stats.path}: {stats.emitted} spans, "
+            f"{stats.delivered} delivered, {stats.rejected} rejected, {stats.failed} failed"
+        )
+        if stats.pending:
+            line += f", {stats.pending} pending"
+        return line
+
+
+def start_telemetry(
+    config: LangfuseConfig, *, transport: httpx.BaseTransport | None = None
+) -> Telemetry:
+    """Detect the server, pick the ingestion path and start the background reporter."""
+    server: ServerInfo | None = None
+    if config.ingestion is IngestionPath.AUTO:
+        with make_http_client(config, transport) as client:
+            server = detect_server(client)
+        if server.error:
+            logger.warning("telemetry: could not learn the Langfuse server's version: %s",
+                           server.error)
+    path, reason = choose_path(config, server)
+    logger.info("telemetry: sending to %s over %s (%s)", config.host, path.value, reason)
+
+    def make_exporter(chosen: IngestionPath) -> SpanExporter:
+        if chosen is IngestionPath.LEGACY:
+            return LegacyExporter(config, transport=transport)
+        return OtlpExporter(config, transport=transport)
+
+    reporter = Reporter(make_exporter, path,
+                        switch_on_refusal=config.ingestion is not IngestionPath.LEGACY)
+    resource = Resource.create({"service.name": "mailsift", "service.version": mailsift.__version__})
+    provider = TracerProvider(resource=resource, id_generator=DerivedIdGenerator())
+    provider.add_span_processor(reporter)
+    builder = TraceBuilder(
+        provider.get_tracer("mailsift", mailsift.__version__),
+        TraceDefaults(environment=config.environment, release=config.release),
+    )
+    return Telemetry(config=config, provider=provider, reporter=reporter, builder=builder,
+                     server=server, reason=reason)
