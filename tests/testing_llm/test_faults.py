@@ -113,6 +113,7 @@ def test_close_connection_raises_protocol_error(llm_server_double: LLMServerDoub
     with pytest.raises(httpx.RemoteProtocolError):
         post_chat(llm_server_double)
 
+    assert llm_server_double.in_flight == 0
     assert post_chat(llm_server_double).status_code == 200
     assert len(llm_server_double.chat_requests) == 2
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import jsonschema
@@ -14,7 +14,7 @@ from mailsift.testing.llm import SchemaInstanceError, build_instance
 from mailsift.testing.llm.answers import render_schema_violation
 
 
-class Category(str, Enum):
+class Category(StrEnum):
     INVOICE = "invoice"
     RECEIPT = "receipt"
     NEWSLETTER = "newsletter"

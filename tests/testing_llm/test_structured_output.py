@@ -1,4 +1,4 @@
-"""Which request fields constrain the answer, per flavour, seen through HTTP."""
+"""Structured-output field handling per flavour, seen through HTTP."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ STRUCTURED_OUTPUTS_STRING = {"structured_outputs": {"json": json.dumps(SCHEMA)}}
 GUIDED_JSON = {"guided_json": SCHEMA}
 NATIVE_JSON_SCHEMA = {"json_schema": SCHEMA}
 
-# (flavour, request fragment, whether the answer must follow SCHEMA)
+# (flavour, request fragment, whether the content must follow SCHEMA)
 CONSTRAINT_CASES = [
     (Flavour.VLLM, JSON_SCHEMA_FORMAT, True),
     (Flavour.VLLM, STRUCTURED_OUTPUTS, True),

@@ -170,6 +170,8 @@ def test_vllm_id_uses_request_id(llm_server_double: LLMServerDouble) -> None:
         (b"[]", "must be a JSON object"),
         (b'{"messages": []}', "non-empty list"),
         (b'{"messages": [{"role": "user", "content": "x"}], "max_tokens": 0}', "max_tokens"),
+        (b'{"messages": [{"role": "user", "content": "x"}], "n": 2}', "n=2"),
+        (b'{"messages": [{"role": "user", "content": "x"}], "tools": [{}]}', "tool calling"),
     ],
 )
 def test_invalid_request_gives_400(
