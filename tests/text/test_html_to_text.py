@@ -38,7 +38,7 @@ def lines_of(result: LlmText) -> list[str]:
     return result.text.split("\n")
 
 
-def test_hidden_preheader_is_returned_separately() -> None:
+def test_preheader_returned_separately() -> None:
     result = html_to_text(PREHEADER_MAIL)
 
     assert result.preheader == "Your order #A-1042 has shipped"
@@ -53,7 +53,7 @@ def test_hidden_preheader_is_returned_separately() -> None:
     [
         "visibility:hidden",
         "max-height:0px;overflow:hidden",
-        "mso-hide:all",
+        "display:none;mso-hide:all",
         "font-size:0",
         "font-size:1px;line-height:1px",
         "opacity:0",
@@ -66,6 +66,23 @@ def test_hidden_styles_remove_text(style: str) -> None:
     assert result.removed_hidden_elements == 1
 
 
+def test_bulletproof_button_text_stays() -> None:
+    # `mso-hide:all` hides the HTML link only in Outlook, which renders the VML copy
+    # from the conditional comment instead. Every other client shows the link.
+    html = (
+        '<div><!--[if mso]><v:roundrect href="https://shop.example/t/1"><center>Track package'
+        "</center></v:roundrect><![endif]-->"
+        '<a href="https://shop.example/t/1" style="display:inline-block;mso-hide:all">'
+        "Track package</a></div>"
+        '<div style="max-height:0">Shown, because nothing clips the overflow</div>'
+    )
+
+    result = html_to_text(html)
+
+    assert result.text == "Track package\nShown, because nothing clips the overflow"
+    assert result.removed_hidden_elements == 0
+
+
 def test_hidden_attribute_removes_text() -> None:
     result = html_to_text("<p>Visible</p><div hidden>secret words</div>")
 
@@ -73,7 +90,7 @@ def test_hidden_attribute_removes_text() -> None:
     assert result.removed_hidden_elements == 1
 
 
-def test_zero_font_wrapper_with_sized_content_stays() -> None:
+def test_zero_font_wrapper_keeps_content() -> None:
     # Responsive templates zero the font size of column wrappers and restore it inside.
     html = (
         '<div style="font-size:0px;text-align:left">'
@@ -107,14 +124,14 @@ def test_tracking_pixel_is_removed(pixel: str) -> None:
     assert lines_of(result) == ["Thanks for your order", "", "Acme Store"]
 
 
-def test_image_named_pixel_with_alt_is_kept() -> None:
+def test_pixel_named_image_with_alt_kept() -> None:
     result = html_to_text('<img src="https://cdn.example/pixel-art-logo.png" alt="Pixel Café">')
 
     assert result.text == "Pixel Café"
     assert result.removed_tracking_pixels == 0
 
 
-def test_mso_conditional_comments_are_dropped() -> None:
+def test_mso_conditional_comments_dropped() -> None:
     html = (
         "<body><!--[if mso]><table><tr><td>Outlook only block</td></tr></table><![endif]-->"
         "<!--[if !mso]><!--><p>Shown everywhere else</p><!--<![endif]-->"
@@ -129,7 +146,7 @@ def test_mso_conditional_comments_are_dropped() -> None:
     assert "endif" not in result.text
 
 
-def test_head_style_and_scripts_are_dropped() -> None:
+def test_head_style_scripts_dropped() -> None:
     html = (
         "<html><head><title>Receipt</title><style>p {color: red}</style></head><body>"
         '<script type="application/ld+json">{"@type": "Order"}</script>'
@@ -140,7 +157,7 @@ def test_head_style_and_scripts_are_dropped() -> None:
     assert html_to_text(html).text == "Total: 9.99 EUR"
 
 
-def test_line_item_rows_stay_on_one_line() -> None:
+def test_line_item_rows_on_one_line() -> None:
     result = html_to_text(LINE_ITEMS_MAIL)
 
     assert lines_of(result) == [
@@ -153,7 +170,7 @@ def test_line_item_rows_stay_on_one_line() -> None:
     ]
 
 
-def test_nested_layout_tables_are_flattened() -> None:
+def test_nested_layout_tables_flattened() -> None:
     html = (
         "<table><tr><td><table><tr><td>"
         "<table><tr><td>Welcome back</td></tr><tr><td>Your code is 481516</td></tr></table>"
@@ -189,7 +206,7 @@ def test_headings_and_lists_get_own_lines() -> None:
     ]
 
 
-def test_zero_width_characters_are_removed() -> None:
+def test_zero_width_characters_removed() -> None:
     html = "<p>Order 12\u200c34\u200c56 for sam\u200b@example.com\u00ad</p><p>a&zwnj;b&#xFEFF;c</p>"
 
     result = html_to_text(html)
@@ -197,7 +214,7 @@ def test_zero_width_characters_are_removed() -> None:
     assert lines_of(result) == ["Order 123456 for sam@example.com", "", "abc"]
 
 
-def test_whitespace_is_collapsed() -> None:
+def test_whitespace_collapsed() -> None:
     html = (
         "<p>Total:&nbsp;&nbsp;12.50&nbsp;EUR   </p>\n\n\n<div>\n\n</div><br><br><br><p> Paid </p>"
     )
@@ -224,7 +241,7 @@ def test_empty_and_text_only_inputs() -> None:
     assert html_to_text("plain words, no tags").text == "plain words, no tags"
 
 
-def test_deep_nesting_does_not_recurse_out() -> None:
+def test_deep_nesting_renders_flat() -> None:
     html = "<div>" * 5000 + "deep text" + "</div>" * 5000
 
     result = html_to_text(html)
@@ -232,7 +249,7 @@ def test_deep_nesting_does_not_recurse_out() -> None:
     assert result.text == "deep text"
 
 
-def test_brussels_airlines_legs_stay_on_one_line(kitinerary: Path) -> None:
+def test_brussels_legs_on_one_line(kitinerary: Path) -> None:
     html = (kitinerary / "brusselsairlines__brusselsairlines_1.html").read_text(encoding="utf-8")
 
     lines = lines_of(html_to_text(html))

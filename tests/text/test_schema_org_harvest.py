@@ -58,7 +58,7 @@ def compared_fields(value: Any, path: str = "") -> set[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("case", STRUCTURED_DATA_CASES)
-def test_structured_data_case_matches_kitinerary(kitinerary: Path, case: str) -> None:
+def test_structured_data_matches_kitinerary(kitinerary: Path, case: str) -> None:
     html = (kitinerary / f"{case}.html").read_text(encoding="utf-8")
     expected = json.loads((kitinerary / f"{case}.json").read_text(encoding="utf-8"))
 
@@ -69,7 +69,7 @@ def test_structured_data_case_matches_kitinerary(kitinerary: Path, case: str) ->
         assert compared_fields(item) == compared_fields(expected_item)
 
 
-def test_structured_data_cases_report_repairs(kitinerary: Path) -> None:
+def test_structured_data_repairs_reported(kitinerary: Path) -> None:
     broken = (kitinerary / "structureddata__eventbrite-broken-json.html").read_text()
     wrapper = (kitinerary / "structureddata__empty-microdata-with-json-ld-inside.html").read_text()
 
@@ -83,7 +83,7 @@ def test_structured_data_cases_report_repairs(kitinerary: Path) -> None:
     assert wrapper_harvest.problems == ["skipped empty microdata item of type WebPage"]
 
 
-def test_lufthansa_microdata_in_head_yields_four_legs(kitinerary: Path) -> None:
+def test_lufthansa_microdata_four_legs(kitinerary: Path) -> None:
     html = (kitinerary / "structureddata__lh-invalid-microdata.html").read_text(encoding="utf-8")
 
     items = harvest_schema_org(html).items
@@ -101,7 +101,9 @@ def test_lufthansa_microdata_in_head_yields_four_legs(kitinerary: Path) -> None:
     assert {item["underName"]["name"] for item in items} == {"VOLKER KRAUSE"}
 
 
-def test_synthetic_flight_booking_eml(corpus_html_bodies: dict[str, str], kitinerary: Path) -> None:
+def test_synthetic_flight_booking_reservation(
+    corpus_html_bodies: dict[str, str], kitinerary: Path
+) -> None:
     html = corpus_html_bodies["kitinerary__synthetic_flight-booking.eml#1"]
     expected_file = kitinerary / "synthetic_flight-booking.eml.expected.json"
     expected = json.loads(expected_file.read_text(encoding="utf-8"))[0]
@@ -135,6 +137,7 @@ BROKEN_JSON_LD = """
   "@type": "Order",
   "orderNumber": "A-1042",
   "orderStatus": "http://schema.org/OrderProcessing",
+  <!-- the merchant comes from the shop settings -->
   "merchant": {"@type": "Organization", "name": "Acme Store",},
 }
 {
@@ -147,7 +150,7 @@ BROKEN_JSON_LD = """
 """
 
 
-def test_broken_json_ld_is_repaired() -> None:
+def test_broken_json_ld_repaired() -> None:
     harvest = harvest_schema_org(BROKEN_JSON_LD)
 
     assert [item["@type"] for item in harvest.items] == ["Order", "ParcelDelivery"]
@@ -164,7 +167,7 @@ def test_broken_json_ld_is_repaired() -> None:
     ]
 
 
-def test_html_escaped_json_ld_is_repaired() -> None:
+def test_html_escaped_json_ld_repaired() -> None:
     html = (
         '<script type="application/ld+json">{&quot;@type&quot;: &quot;Invoice&quot;, '
         "&quot;accountId&quot;: &quot;ACC-9&quot;}</script>"
@@ -178,7 +181,7 @@ def test_html_escaped_json_ld_is_repaired() -> None:
     assert harvest.problems == ["JSON-LD script 1: invalid JSON repaired (unescaped HTML entities)"]
 
 
-def test_cdata_and_raw_line_breaks_are_repaired() -> None:
+def test_cdata_and_line_breaks_repaired() -> None:
     html = (
         '<script type="application/ld+json">//<![CDATA[\n'
         '{"@type": "EventReservation", "reservationNumber": "EV-1",\n'
@@ -193,7 +196,7 @@ def test_cdata_and_raw_line_breaks_are_repaired() -> None:
     assert "accepted raw control characters inside strings" in harvest.problems[0]
 
 
-def test_graph_prefixes_and_lists_are_normalised() -> None:
+def test_graph_and_prefixes_normalised() -> None:
     html = (
         '<script type="Application/LD+JSON">{"@context": "https://schema.org", "@graph": ['
         '{"@type": "https://schema.org/ParcelDelivery", "trackingNumber": "T1"},'
@@ -217,7 +220,7 @@ def test_graph_prefixes_and_lists_are_normalised() -> None:
     assert harvest.problems == []
 
 
-def test_microdata_values_come_from_the_right_attributes() -> None:
+def test_microdata_value_attributes() -> None:
     html = """
     <div itemscope itemtype="http://schema.org/ParcelDelivery">
       <link itemprop="deliveryStatus" href="http://schema.org/OrderInTransit">
@@ -255,7 +258,7 @@ def test_microdata_values_come_from_the_right_attributes() -> None:
     assert harvest.problems == ["ignored 1 microdata properties outside any itemscope"]
 
 
-def test_script_holding_microdata_is_read_as_microdata() -> None:
+def test_script_with_microdata_html() -> None:
     html = (
         '<script type="application/ld+json"><div itemscope '
         'itemtype="http://schema.org/ParcelDelivery">'
@@ -268,11 +271,11 @@ def test_script_holding_microdata_is_read_as_microdata() -> None:
         {"@context": "https://schema.org", "@type": "ParcelDelivery", "trackingNumber": "JD0002"}
     ]
     assert harvest.problems == [
-        "JSON-LD script 1 holds microdata HTML instead of JSON; read it as microdata"
+        "JSON-LD script 1 contains microdata HTML instead of JSON; read it as microdata"
     ]
 
 
-def test_unrepairable_json_ld_is_skipped_with_reason() -> None:
+def test_unrepairable_json_ld_skipped() -> None:
     html = (
         '<script type="application/ld+json">{"@type": "Order", orderNumber: 12}</script>'
         '<script type="application/ld+json">{"@type": "Invoice", "accountId": "A1"}</script>'
@@ -287,7 +290,7 @@ def test_unrepairable_json_ld_is_skipped_with_reason() -> None:
     ]
 
 
-def test_repeated_markup_is_kept_once() -> None:
+def test_repeated_markup_kept_once() -> None:
     script = '<script type="application/ld+json">{"@type": "Order", "orderNumber": "9"}</script>'
 
     harvest = harvest_schema_org(script + script)
@@ -295,7 +298,7 @@ def test_repeated_markup_is_kept_once() -> None:
     assert len(harvest.items) == 1
 
 
-def test_mail_without_markup_gives_nothing() -> None:
+def test_mail_without_markup_empty() -> None:
     harvest = harvest_schema_org("<p>No structured data here</p><script>var a = 1;</script>")
 
     assert harvest.items == []

@@ -11,14 +11,14 @@ from mailsift.text import estimate_tokens, fit_to_budget
 MARKER = re.compile(r"\[\.\.\. truncated: (\d+) more characters not shown \.\.\.\]")
 
 
-def test_estimate_counts_four_ascii_characters_per_token() -> None:
+def test_estimate_for_ascii_text() -> None:
     assert estimate_tokens("") == 0
     assert estimate_tokens("abcd") == 1
     assert estimate_tokens("abcde") == 2
     assert estimate_tokens("x" * 400) == 100
 
 
-def test_estimate_counts_other_characters_one_each() -> None:
+def test_estimate_for_non_ascii_text() -> None:
     assert estimate_tokens("東京駅") == 3
     assert estimate_tokens("Café") == 1 + 1
     assert estimate_tokens("Заказ 12345") == 5 + 2
@@ -30,7 +30,7 @@ def test_text_within_budget_is_unchanged() -> None:
     assert fit_to_budget(text, estimate_tokens(text)) == (text, False)
 
 
-def test_long_text_is_cut_on_a_line_with_marker() -> None:
+def test_long_text_cut_at_line_break() -> None:
     lines = [f"Line {number:03d}: Blue mug | 2 | 12.50" for number in range(200)]
     text = "\n".join(lines)
 
@@ -46,7 +46,7 @@ def test_long_text_is_cut_on_a_line_with_marker() -> None:
     assert int(match.group(1)) == len(text) - len("\n".join(kept))
 
 
-def test_single_long_line_is_cut_between_words() -> None:
+def test_long_line_cut_between_words() -> None:
     text = " ".join(f"word{number}" for number in range(1000))
 
     result, truncated = fit_to_budget(text, 100)

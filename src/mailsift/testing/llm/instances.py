@@ -9,6 +9,8 @@ null branches.
 
 from __future__ import annotations
 
+import re
+
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -154,9 +156,21 @@ def _example_text(name: str) -> str:
     return f"example {words}" if words else "example text"
 
 
+# Tried in order against a `pattern`: codes, digits and words cover the patterns that field
+# schemas use (currency codes, ids, dates).
+_PATTERN_CANDIDATES = (
+    "EUR", "USD", "ABC", "A", "AB", "ABCD", "1", "12", "123", "1234", "12345", "123456",
+    "2026-01-01", "2026-01-01T00:00:00Z", "example", "x", "",
+)
+
+
 def _build_string(schema: Mapping[str, Any], name: str) -> str:
-    # Limit: `pattern` is not honoured; a schema with one may get an invalid example.
     text = _FORMAT_EXAMPLES.get(str(schema.get("format")), _example_text(name))
+    pattern = schema.get("pattern")
+    if isinstance(pattern, str):
+        # Limit: a pattern that none of the candidates matches keeps the plain example text,
+        # which then breaks the schema.
+        text = next((c for c in _PATTERN_CANDIDATES if _matches(pattern, c)), text)
 
     min_length = int(schema.get("minLength", 0))
     if len(text) < min_length:
@@ -166,6 +180,13 @@ def _build_string(schema: Mapping[str, Any], name: str) -> str:
     if max_length is not None:
         text = text[: int(max_length)]
     return text
+
+
+def _matches(pattern: str, text: str) -> bool:
+    try:
+        return re.search(pattern, text) is not None
+    except re.error:
+        return False
 
 
 def _with_siblings(
