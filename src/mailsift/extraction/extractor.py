@@ -209,9 +209,9 @@ class Extractor:
                 raise _StageFailed(prompt, exc) from exc
             calls.extend(PromptCall(prompt, record) for record in outcome.records)
             try:
-                return model.model_validate_json(outcome.content), None
-            except ValidationError as exc:
-                error = _first_error(exc)
+                return _validate_reply(model, outcome.content), None
+            except ValueError as exc:
+                error = _first_error(exc) if isinstance(exc, ValidationError) else str(exc)
                 logger.info("%s: %s reply invalid (%s)", email.identity, prompt.name, error)
             messages = [
                 *messages,
@@ -229,6 +229,21 @@ class _StageFailed(Exception):
         super().__init__(str(error))
         self.prompt = prompt
         self.error = error
+
+
+def _validate_reply(model: type[BaseModel], content: str) -> BaseModel:
+    """Parse and validate a reply; raise ValueError (or ValidationError) saying what is wrong.
+
+    Raw control characters inside strings are tolerated: small models behind grammar-based
+    decoders emit literal newlines in values, and the data is otherwise intact.
+    """
+    try:
+        decoded = json.loads(content, strict=False)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"reply is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    return model.model_validate(decoded)
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -187,17 +187,18 @@ class Runner:
 
     async def _process(self, work: _Work) -> None:
         prepared = work.prepared
-        email_id = await self._in_db(
+        claim = await self._in_db(
             self.store.claim_email, work.sync, work.message, prepared,
             reprocess=self.options.reprocess,
         )
-        if email_id is None:
+        if claim is None:
             self.summary.skipped += 1
             return
+        email_id = claim.email_id
 
         result = await self.extractor.extract(
             EmailForExtraction(
-                identity=prepared.identity,
+                identity=claim.external_id,
                 subject=prepared.subject,
                 sender=prepared.sender,
                 date=prepared.sent_at.isoformat() if prepared.sent_at else None,
@@ -212,7 +213,7 @@ class Runner:
         await self._in_db(self.store.save_result, email_id, result)
         store = StageTiming("store", store_started_at, (time.perf_counter() - started) * 1000)
         self.summary.store_ms.append(store.duration_ms)
-        self._count(work, result)
+        self._count(work, claim.external_id, result)
         if self.on_result is not None:
             self.on_result(email_id, prepared, result)
         if self.telemetry is not None:
@@ -224,7 +225,7 @@ class Runner:
             except Exception:  # telemetry must never break the pipeline; it logs and counts
                 logger.exception("telemetry: could not build the trace of %s", prepared.identity)
 
-    def _count(self, work: _Work, result: ExtractionResult) -> None:
+    def _count(self, work: _Work, identity: str, result: ExtractionResult) -> None:
         summary = self.summary
         for call in result.calls:
             summary.llm_calls += 1
@@ -237,8 +238,8 @@ class Runner:
             summary.by_provenance[result.provenance] += 1
         else:
             reason = result.error or "extraction failed"
-            logger.warning("%s (%s) failed: %s", work.message.location, work.prepared.identity, reason)
-            summary.failures.append(Failure(work.message.location, work.prepared.identity, reason))
+            logger.warning("%s (%s) failed: %s", work.message.location, identity, reason)
+            summary.failures.append(Failure(work.message.location, identity, reason))
 
     async def _in_db(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()

@@ -36,7 +36,7 @@ def iter_eml_folder(path: Path) -> Iterator[RawMessage]:
             continue
         if candidate.suffix.lower() not in EML_SUFFIXES:
             continue
-        if candidate.suffix == "" and not _looks_like_mail(candidate):
+        if candidate.suffix.lower() in ("", ".txt") and not _looks_like_mail(candidate):
             continue
         yield _read_file(candidate)
 
@@ -47,7 +47,10 @@ def _looks_like_mail(path: Path) -> bool:
             head = handle.read(2048)
     except OSError:
         return False
-    return b":" in head.split(b"\n", 1)[0]
+    # The first line of a message is a header ("Name: value") or an mbox "From " line.
+    first_line = head.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0]
+    name, colon, _ = first_line.partition(b":")
+    return bool(colon) and b" " not in name.strip() and bool(name.strip())
 
 
 def _read_file(path: Path) -> RawMessage:

@@ -41,6 +41,12 @@ class SyncRef:
 
 
 @dataclass(frozen=True, slots=True)
+class Claim:
+    email_id: int
+    external_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class EmailContext:
     """An email with its sync and account: everything a step or a trace needs to name it."""
 
@@ -89,21 +95,40 @@ class Store:
 
     def claim_email(
         self, ref: SyncRef, message: RawMessage, prepared: PreparedEmail, *, reprocess: bool
-    ) -> int | None:
-        """Insert or refresh the email row; return its id, or None when it is already done."""
+    ) -> Claim | None:
+        """Insert or refresh the email row; return None when there is nothing to do.
+
+        Nothing to do: the email is already done (unless reprocessing), or the same bytes
+        were already claimed earlier in this sync (a duplicate file). A Message-ID already
+        stored for different bytes is a reused or forged id: the newcomer gets its own
+        identity with a hash suffix instead of overwriting the other message.
+        """
         with self._sessions.begin() as session:
-            email = self._find(session, ref.account_id, prepared.identity)
-            if email is not None and email.status in DONE_STATUSES and not reprocess:
-                return None
+            identity = prepared.identity
+            email = self._find(session, ref.account_id, identity)
+            if email is not None and email.raw_sha256 != prepared.raw_sha256:
+                identity = f"{identity}#sha256:{prepared.raw_sha256[:16]}"
+                email = self._find(session, ref.account_id, identity)
+                if email is None:
+                    logger.warning(
+                        "%s reuses Message-ID %s of another message; stored as %s",
+                        message.location, prepared.identity, identity,
+                    )
+
+            if email is not None:
+                if email.status in DONE_STATUSES and not reprocess:
+                    return None
+                if email.sync_id == ref.sync_id and email.status == "pending":
+                    return None
 
             if email is None:
-                email = Email(account_id=ref.account_id, external_id=prepared.identity)
+                email = Email(account_id=ref.account_id, external_id=identity)
                 session.add(email)
             _fill_email(email, ref, message, prepared)
             session.flush()
             if session.get(EmailRaw, email.id) is None:
                 session.add(EmailRaw(email_id=email.id, raw=message.raw))
-            return email.id
+            return Claim(email_id=email.id, external_id=identity)
 
     def record_unparsed(
         self, ref: SyncRef, message: RawMessage, identity: str, raw_sha256: str, error: str
