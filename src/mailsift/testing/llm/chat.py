@@ -78,7 +78,7 @@ class ChatHandler:
         try:
             request, max_tokens = self._parse(raw_body, headers)
         except InvalidRequest as error:
-            return self._error(400, str(error))
+            return self._error(error.status, str(error))
 
         # vLLM serves only its configured name; the llama.cpp servers ignore the field.
         model = request.body.get("model")

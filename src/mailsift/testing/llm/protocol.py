@@ -52,7 +52,14 @@ class OutputMode(StrEnum):
 
 
 class InvalidRequest(ValueError):
-    """A request the double rejects with 400: malformed, or asking for an unsupported constraint."""
+    """A request the double rejects: malformed, or asking for an unsupported constraint.
+
+    The status is 400 except where a real server answers otherwise.
+    """
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -205,9 +212,18 @@ def _select_for_vllm(body: Mapping[str, Any]) -> StructuredOutput:
 
 
 def _select_for_llama_cpp_python(body: Mapping[str, Any]) -> StructuredOutput:
-    # llama-cpp-python builds a grammar only from the json_object type, with an optional schema;
-    # a json_schema response_format falls through to plain generation.
+    # llama-cpp-python builds a grammar only from the json_object type, with an optional schema.
+    # Its request model types `response_format.type` as "text" | "json_object", so
+    # llama-cpp-python 0.3.36 answers a json_schema request with a validation error wrapped
+    # in HTTP 500 (checked against the real server here).
     format_type, response_format = _response_format(body)
+    if format_type == "json_schema":
+        raise InvalidRequest(
+            "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', "
+            "'response_format', 'type'), 'msg': \"Input should be 'text' or 'json_object'\", "
+            "'input': 'json_schema'}",
+            status=500,
+        )
     if format_type != "json_object":
         return UNCONSTRAINED
 
