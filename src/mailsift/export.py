@@ -13,9 +13,24 @@ from sqlalchemy.orm import Session
 from mailsift.store.tables import Email, Extraction, LLMCall
 
 CSV_COLUMNS = [
-    "email_id", "external_id", "source_location", "status", "email_type", "subject",
-    "sender", "sent_at", "provenance", "valid", "prompt_name", "prompt_version", "model",
-    "prompt_tokens", "completion_tokens", "grounding_flags", "error", "fields",
+    "email_id",
+    "external_id",
+    "source_location",
+    "status",
+    "email_type",
+    "subject",
+    "sender",
+    "sent_at",
+    "provenance",
+    "valid",
+    "prompt_name",
+    "prompt_version",
+    "model",
+    "prompt_tokens",
+    "completion_tokens",
+    "grounding_flags",
+    "error",
+    "fields",
 ]
 
 

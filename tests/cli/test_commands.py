@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import mailsift.cli.export_command  # noqa: F401  (registers the command)
+import mailsift.cli.export_command
 import mailsift.cli.run_command  # noqa: F401  (registers the command)
 from mailsift.cli import app
 
@@ -33,10 +33,12 @@ def cli() -> CliRunner:
 def test_run_then_rerun_then_export(cli, tmp_path, llm_server_double):
     db = f"sqlite:///{tmp_path / 'm.db'}"
 
-    first = cli.invoke(app, ["run", str(SAMPLES), "--llm-url", llm_server_double.base_url,
-                             "--db", db])
-    second = cli.invoke(app, ["run", str(SAMPLES), "--llm-url", llm_server_double.base_url,
-                              "--db", db])
+    first = cli.invoke(
+        app, ["run", str(SAMPLES), "--llm-url", llm_server_double.base_url, "--db", db]
+    )
+    second = cli.invoke(
+        app, ["run", str(SAMPLES), "--llm-url", llm_server_double.base_url, "--db", db]
+    )
     exported = cli.invoke(app, ["export", "--format", "jsonl", "--db", db])
 
     assert first.exit_code == 0, first.output
@@ -64,7 +66,9 @@ def test_export_csv_is_rectangular(cli, tmp_path, llm_server_double):
 
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert len(rows) == SAMPLE_COUNT
-    assert all(json.loads(row["fields"]) is not None for row in rows if row["status"] == "extracted")
+    assert all(
+        json.loads(row["fields"]) is not None for row in rows if row["status"] == "extracted"
+    )
 
 
 def test_failures_exit_one(cli, tmp_path):
@@ -84,23 +88,39 @@ def test_failures_exit_one(cli, tmp_path):
         (["run", "does-not-exist"], {}, "does not exist"),
         (["run", str(SAMPLES), "--llm-url", "ftp://x"], {}, "invalid LLM URL"),
         (["run", str(SAMPLES), "--concurrency", "0"], {}, "at least 1"),
-        (["run", str(SAMPLES), "--llm-url", "http://127.0.0.1:9/v1"],
-         {"LANGFUSE_PUBLIC_KEY": "sk-lf-1", "LANGFUSE_SECRET_KEY": "pk-lf-2"}, "swapped"),
-        (["run", str(SAMPLES), "--llm-url", "http://127.0.0.1:9/v1"],
-         {"LANGFUSE_PUBLIC_KEY": "pk-lf-1"}, "LANGFUSE_SECRET_KEY is missing"),
+        (
+            ["run", str(SAMPLES), "--llm-url", "http://127.0.0.1:9/v1"],
+            {"LANGFUSE_PUBLIC_KEY": "sk-lf-1", "LANGFUSE_SECRET_KEY": "pk-lf-2"},
+            "swapped",
+        ),
+        (
+            ["run", str(SAMPLES), "--llm-url", "http://127.0.0.1:9/v1"],
+            {"LANGFUSE_PUBLIC_KEY": "pk-lf-1"},
+            "LANGFUSE_SECRET_KEY is missing",
+        ),
     ],
 )
 def test_usage_errors_exit_two(cli, tmp_path, arguments, environment, message):
-    result = cli.invoke(app, [*arguments, "--db", f"sqlite:///{tmp_path / 'm.db'}"],
-                        env=environment)
+    result = cli.invoke(
+        app, [*arguments, "--db", f"sqlite:///{tmp_path / 'm.db'}"], env=environment
+    )
 
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
 
 
 def test_unreachable_llm_server_is_usage_error(cli, tmp_path):
-    result = cli.invoke(app, ["run", str(SAMPLES), "--llm-url", "http://127.0.0.1:9/v1",
-                              "--db", f"sqlite:///{tmp_path / 'm.db'}"])
+    result = cli.invoke(
+        app,
+        [
+            "run",
+            str(SAMPLES),
+            "--llm-url",
+            "http://127.0.0.1:9/v1",
+            "--db",
+            f"sqlite:///{tmp_path / 'm.db'}",
+        ],
+    )
 
     assert result.exit_code == 2
     assert "refused the connection" in result.output

@@ -18,7 +18,7 @@ from mailsift.extraction.extractor import Extractor
 from mailsift.llm.client import LLMClient, LLMSettings
 from mailsift.llm.concurrency import FixedLimit
 from mailsift.llm.wire import StructuredOutput
-from mailsift.pipeline.runner import RunOptions, Runner
+from mailsift.pipeline.runner import Runner, RunOptions
 from mailsift.store.database import create_db_engine, upgrade
 from mailsift.store.repository import Store
 from mailsift.store.tables import Email, Extraction, LLMCall
@@ -44,8 +44,9 @@ def test_two_samples_through_real_llama_server(tmp_path):
     async def go(base_url: str):
         async with LLMClient(LLMSettings(base_url=base_url), limit=FixedLimit(2)) as client:
             await client.discover()
-            runner = Runner(Store(engine), Extractor(client),
-                            RunOptions(sources=[source], workers=2))
+            runner = Runner(
+                Store(engine), Extractor(client), RunOptions(sources=[source], workers=2)
+            )
             return await runner.run(), client.structured_output
 
     with EmbeddedServer(tmp_path / "llama.log") as server:

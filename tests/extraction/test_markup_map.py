@@ -28,9 +28,11 @@ def test_flight_route_uses_iata_codes():
         "@type": "FlightReservation",
         "reservationNumber": "RXJ34P",
         "reservationFor": {
-            "@type": "Flight", "flightNumber": "110",
+            "@type": "Flight",
+            "flightNumber": "110",
             "airline": {"name": "United", "iataCode": "UA"},
-            "departureAirport": {"iataCode": "SFO"}, "arrivalAirport": {"iataCode": "JFK"},
+            "departureAirport": {"iataCode": "SFO"},
+            "arrivalAirport": {"iataCode": "JFK"},
             "departureTime": "2027-03-04T20:15:00-08:00",
         },
     }

@@ -24,8 +24,15 @@ def _client(handler, **settings) -> LLMClient:
 def _call(client: LLMClient):
     async def go():
         async with client:
-            return await client.chat_json(MESSAGES, schema=SCHEMA, schema_name="s",
-                                          purpose="extract", max_tokens=8, context="email mid:x@y")
+            return await client.chat_json(
+                MESSAGES,
+                schema=SCHEMA,
+                schema_name="s",
+                purpose="extract",
+                max_tokens=8,
+                context="email mid:x@y",
+            )
+
     return asyncio.run(go())
 
 
@@ -34,9 +41,16 @@ def test_context_too_long_is_not_retried():
 
     def handler(request):
         calls.append(request)
-        return httpx.Response(400, json={"error": {
-            "message": "This model's maximum context length is 2048 tokens. However, you "
-                       "requested 3000 tokens", "type": "BadRequestError"}})
+        return httpx.Response(
+            400,
+            json={
+                "error": {
+                    "message": "This model's maximum context length is 2048 tokens. However, you "
+                    "requested 3000 tokens",
+                    "type": "BadRequestError",
+                }
+            },
+        )
 
     with pytest.raises(LLMContextTooLong) as caught:
         _call(_client(handler))
@@ -91,16 +105,19 @@ def test_success_records_usage_and_request_id():
     def handler(request):
         seen["body"] = json.loads(request.content)
         seen["header"] = request.headers.get("x-request-id")
-        return httpx.Response(200, json={
-            "id": "chatcmpl-1",
-            "choices": [{"message": {"role": "assistant", "content": "{\"a\": 1}"}}],
-            "usage": {"prompt_tokens": 7, "completion_tokens": 4, "total_tokens": 11},
-        })
+        return httpx.Response(
+            200,
+            json={
+                "id": "chatcmpl-1",
+                "choices": [{"message": {"role": "assistant", "content": '{"a": 1}'}}],
+                "usage": {"prompt_tokens": 7, "completion_tokens": 4, "total_tokens": 11},
+            },
+        )
 
     outcome = _call(_client(handler))
 
     record = outcome.records[0]
-    assert outcome.content == "{\"a\": 1}"
+    assert outcome.content == '{"a": 1}'
     assert record.usage.prompt_tokens == 7
     assert record.usage.cached_tokens is None
     assert record.response_id == "chatcmpl-1"

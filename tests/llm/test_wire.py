@@ -12,8 +12,13 @@ SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}}
 
 def _request(mode: StructuredOutput) -> dict:
     return build_chat_request(
-        model="m", messages=[{"role": "user", "content": "x"}], schema=SCHEMA,
-        schema_name="extract-order", structured_output=mode, max_tokens=64, temperature=0.0,
+        model="m",
+        messages=[{"role": "user", "content": "x"}],
+        schema=SCHEMA,
+        schema_name="extract-order",
+        structured_output=mode,
+        max_tokens=64,
+        temperature=0.0,
         request_id="r1",
     )
 
@@ -63,10 +68,17 @@ def test_usage_reads_llama_cpp_timings():
 
 def test_usage_reads_vllm_metrics():
     body = {
-        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8,
-                  "prompt_tokens_details": None},
-        "metrics": {"queue_time_ms": 3.0, "time_to_first_token_ms": 9.0,
-                    "generation_time_ms": 30.0},
+        "usage": {
+            "prompt_tokens": 5,
+            "completion_tokens": 3,
+            "total_tokens": 8,
+            "prompt_tokens_details": None,
+        },
+        "metrics": {
+            "queue_time_ms": 3.0,
+            "time_to_first_token_ms": 9.0,
+            "generation_time_ms": 30.0,
+        },
     }
 
     usage = parse_usage(body)

@@ -72,5 +72,6 @@ def test_booking_markup_harvested():
 
 def test_oversized_message_rejected():
     with pytest.raises(MessageRejected):
-        prepare_message(b"Subject: x\r\n\r\n" + b"a" * 2048, ParseLimits(max_message_bytes=1024),
-                        100)
+        prepare_message(
+            b"Subject: x\r\n\r\n" + b"a" * 2048, ParseLimits(max_message_bytes=1024), 100
+        )

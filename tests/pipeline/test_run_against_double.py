@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -66,8 +65,9 @@ def test_rerun_skips_everything_and_reprocess_redoes_it(run_pipeline, engine, ll
     assert _count(engine, Extraction) == SAMPLE_COUNT
 
 
-def test_invalid_reply_repaired_with_validation_error(run_pipeline, engine, llm_server_double,
-                                                      tmp_path):
+def test_invalid_reply_repaired_with_validation_error(
+    run_pipeline, engine, llm_server_double, tmp_path
+):
     source = _one_sample(tmp_path, "03-receipt.eml")
     # classify succeeds, the extract reply is not JSON, the repair reply is valid
     llm_server_double.script(Fault.delay(0), Fault.invalid_json())
@@ -99,8 +99,9 @@ def test_server_ignoring_schema_is_recorded_as_failure(run_pipeline, engine, tmp
     assert "invalid after one repair attempt" in (email.error or "")
 
 
-def test_server_errors_recorded_and_run_continues(run_pipeline, engine, llm_server_double,
-                                                  tmp_path):
+def test_server_errors_recorded_and_run_continues(
+    run_pipeline, engine, llm_server_double, tmp_path
+):
     source = _one_sample(tmp_path, "03-receipt.eml")
     shutil.copy(SAMPLES / "08-security-alert.eml", source)
     llm_server_double.script(Fault.status(503, "queue is full"))

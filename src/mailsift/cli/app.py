@@ -30,16 +30,25 @@ err_console = Console(stderr=True)
 
 DbOption = Annotated[
     str | None,
-    typer.Option("--db", help="Database URL (default: SQLite under the data directory).",
-                 envvar="MAILSIFT_DB_URL", show_envvar=True),
+    typer.Option(
+        "--db",
+        help="Database URL (default: SQLite under the data directory).",
+        envvar="MAILSIFT_DB_URL",
+        show_envvar=True,
+    ),
 ]
 DataDirOption = Annotated[
     Path | None,
-    typer.Option("--data-dir", help="Where the SQLite database and logs live.",
-                 envvar="MAILSIFT_DATA_DIR", show_envvar=True),
+    typer.Option(
+        "--data-dir",
+        help="Where the SQLite database and logs live.",
+        envvar="MAILSIFT_DATA_DIR",
+        show_envvar=True,
+    ),
 ]
-VerboseOption = Annotated[int, typer.Option("--verbose", "-v", count=True,
-                                            help="More log output; repeat for debug.")]
+VerboseOption = Annotated[
+    int, typer.Option("--verbose", "-v", count=True, help="More log output; repeat for debug.")
+]
 
 
 def configure_logging(verbosity: int) -> None:

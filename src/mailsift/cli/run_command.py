@@ -10,8 +10,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
-from rich.progress import TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from mailsift.cli.app import (
@@ -44,8 +50,11 @@ def run(
     ] = False,
     llm_url: Annotated[
         str | None,
-        typer.Option("--llm-url", help="OpenAI-compatible base URL ending in /v1 "
-                     "(env MAILSIFT_LLM_URL or OPENAI_BASE_URL). Unset: embedded llama.cpp."),
+        typer.Option(
+            "--llm-url",
+            help="OpenAI-compatible base URL ending in /v1 "
+            "(env MAILSIFT_LLM_URL or OPENAI_BASE_URL). Unset: embedded llama.cpp.",
+        ),
     ] = None,
     model: Annotated[
         str | None, typer.Option("--model", help="Served model name (default: the first one).")
@@ -57,8 +66,12 @@ def run(
         float, typer.Option("--llm-timeout", help="Read timeout per LLM request, in seconds.")
     ] = 300.0,
     max_body_tokens: Annotated[
-        int, typer.Option("--max-body-tokens", help="Token budget (estimated) of email text "
-                          "sent to the LLM; longer text is cut with a marker.")
+        int,
+        typer.Option(
+            "--max-body-tokens",
+            help="Token budget (estimated) of email text "
+            "sent to the LLM; longer text is cut with a marker.",
+        ),
     ] = 1500,
     max_message_mib: Annotated[
         float, typer.Option("--max-message-mib", help="Reject messages larger than this.")
@@ -81,10 +94,12 @@ def run(
         if not source.exists():
             raise fail_usage(f"mail source {source} does not exist")
     try:
-        llm = resolve_llm(url=llm_url, model=model, concurrency=concurrency,
-                          read_timeout_s=llm_timeout_s)
-        limits = ParseLimits(max_message_bytes=int(max_message_mib * 1024 * 1024),
-                             timeout_s=decode_timeout_s)
+        llm = resolve_llm(
+            url=llm_url, model=model, concurrency=concurrency, read_timeout_s=llm_timeout_s
+        )
+        limits = ParseLimits(
+            max_message_bytes=int(max_message_mib * 1024 * 1024), timeout_s=decode_timeout_s
+        )
         data = data_dir or default_data_dir()
         engine = create_db_engine(resolve_db_url(db, data))
         upgrade(engine)
@@ -98,15 +113,24 @@ def run(
     except ConfigError as exc:
         raise fail_usage(str(exc)) from None
 
-    options = RunOptions(sources=sources, source_format=source_format, reprocess=reprocess,
-                         workers=concurrency, max_body_tokens=max_body_tokens, limits=limits)
+    options = RunOptions(
+        sources=sources,
+        source_format=source_format,
+        reprocess=reprocess,
+        workers=concurrency,
+        max_body_tokens=max_body_tokens,
+        limits=limits,
+    )
     with contextlib.ExitStack() as stack:
         url = llm.url
         if url is None:
             from mailsift.llm.embedded import EmbeddedServer
 
-            console.print("No LLM URL configured: starting the embedded llama.cpp server "
-                          "(SmolLM2-135M, demo quality).", highlight=False)
+            console.print(
+                "No LLM URL configured: starting the embedded llama.cpp server "
+                "(SmolLM2-135M, demo quality).",
+                highlight=False,
+            )
             try:
                 server = stack.enter_context(EmbeddedServer(data / "logs" / "llama-server.log"))
             except (ConfigError, LLMError) as exc:
@@ -127,7 +151,8 @@ def run(
             if telemetry is not None:
                 telemetry.close()
         summary.telemetry = (
-            telemetry.summary_line() if telemetry is not None
+            telemetry.summary_line()
+            if telemetry is not None
             else "off (LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY are not set)"
         )
 
@@ -142,17 +167,28 @@ async def _run_async(engine, url, llm, options, telemetry) -> RunSummary:  # typ
     from mailsift.pipeline.runner import Runner
     from mailsift.store.repository import Store
 
-    settings = LLMSettings(base_url=url, model=llm.model, api_key=llm.api_key,
-                           read_timeout_s=llm.read_timeout_s)
+    settings = LLMSettings(
+        base_url=url, model=llm.model, api_key=llm.api_key, read_timeout_s=llm.read_timeout_s
+    )
     async with LLMClient(settings, limit=FixedLimit(llm.concurrency)) as client:
         await client.discover()
-        with Progress(SpinnerColumn(), TextColumn("processing"), BarColumn(),
-                      MofNCompleteColumn(), TimeElapsedColumn(), console=console,
-                      transient=True) as progress:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("processing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
             task = progress.add_task("emails", total=None)
-            runner = Runner(Store(engine), Extractor(client), options,
-                            on_progress=lambda n: progress.advance(task, n),
-                            telemetry=telemetry)
+            runner = Runner(
+                Store(engine),
+                Extractor(client),
+                options,
+                on_progress=lambda n: progress.advance(task, n),
+                telemetry=telemetry,
+            )
             return await runner.run()
 
 
@@ -169,14 +205,17 @@ def print_summary(summary: RunSummary) -> None:
         table.add_row(f"  from {provenance}", str(count))
     table.add_row("model", summary.model or "-")
     table.add_row("LLM calls", str(summary.llm_calls))
-    table.add_row("tokens (prompt / completion)",
-                  f"{summary.prompt_tokens} / {summary.completion_tokens}")
+    table.add_row(
+        "tokens (prompt / completion)", f"{summary.prompt_tokens} / {summary.completion_tokens}"
+    )
     table.add_row("wall time", f"{summary.wall_s:.1f} s")
     done = summary.processed + summary.failed
     if done:
         table.add_row("LLM time per email", f"{summary.llm_ms / done:.0f} ms")
     if summary.prepare_ms:
-        table.add_row("prepare per email (median)", f"{statistics.median(summary.prepare_ms):.1f} ms")
+        table.add_row(
+            "prepare per email (median)", f"{statistics.median(summary.prepare_ms):.1f} ms"
+        )
     if summary.store_ms:
         table.add_row("store per email (median)", f"{statistics.median(summary.store_ms):.1f} ms")
     table.add_row("telemetry", summary.telemetry)

@@ -221,7 +221,6 @@ class Extractor:
         return None, f"{prompt.name} output invalid after one repair attempt: {error}"
 
 
-
 class _StageFailed(Exception):
     """An LLM error, tagged with the prompt whose call failed."""
 

@@ -35,9 +35,13 @@ def check_grounding(fields: dict[str, Any], source: str) -> list[dict[str, str]]
     for path, key, value in _walk(fields, ""):
         if value is None or value == "":
             continue
-        if key in IDENTIFIER_FIELDS and not _identifier_found(str(value), haystack, compact):
-            flags.append({"field": path, "value": str(value), "reason": "not in source text"})
-        elif key in AMOUNT_FIELDS and not _amount_found(value, haystack):
+        if key in IDENTIFIER_FIELDS:
+            found = _identifier_found(str(value), haystack, compact)
+        elif key in AMOUNT_FIELDS:
+            found = _amount_found(value, haystack)
+        else:
+            continue
+        if not found:
             flags.append({"field": path, "value": str(value), "reason": "not in source text"})
     return flags
 

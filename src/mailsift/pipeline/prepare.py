@@ -55,9 +55,7 @@ def prepare_message(raw: bytes, limits: ParseLimits, max_body_tokens: int) -> Pr
         identity = message_identity(decoded)
 
     markup_items: list[dict[str, Any]] = []
-    defects = [
-        {"code": d.code, "detail": d.detail, "part": d.part} for d in decoded.defects
-    ]
+    defects = [{"code": d.code, "detail": d.detail, "part": d.part} for d in decoded.defects]
     if decoded.html:
         with _stage("markup", stages):
             harvest = harvest_schema_org(decoded.html)

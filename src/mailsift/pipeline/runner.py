@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from pathlib import Path
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from mailsift.errors import MailsiftError, MessageRejected
@@ -63,8 +63,12 @@ class TraceRecorder(Protocol):
     """Receives each finished email; the Langfuse reporter implements it."""
 
     def record(
-        self, context: EmailContext, prepared: PreparedEmail, result: ExtractionResult,
-        store: StageTiming, source_format: str,
+        self,
+        context: EmailContext,
+        prepared: PreparedEmail,
+        result: ExtractionResult,
+        store: StageTiming,
+        source_format: str,
     ) -> str: ...
 
 
@@ -180,7 +184,9 @@ class Runner:
             except Exception as exc:  # one broken message must never stop the run
                 logger.exception("unexpected error processing %s", work.message.location)
                 self.summary.failures.append(
-                    Failure(work.message.location, work.prepared.identity, f"internal error: {exc!r}")
+                    Failure(
+                        work.message.location, work.prepared.identity, f"internal error: {exc!r}"
+                    )
                 )
             finally:
                 self.on_progress(1)
@@ -188,7 +194,10 @@ class Runner:
     async def _process(self, work: _Work) -> None:
         prepared = work.prepared
         claim = await self._in_db(
-            self.store.claim_email, work.sync, work.message, prepared,
+            self.store.claim_email,
+            work.sync,
+            work.message,
+            prepared,
             reprocess=self.options.reprocess,
         )
         if claim is None:

@@ -112,7 +112,9 @@ class Store:
                 if email is None:
                     logger.warning(
                         "%s reuses Message-ID %s of another message; stored as %s",
-                        message.location, prepared.identity, identity,
+                        message.location,
+                        prepared.identity,
+                        identity,
                     )
 
             if email is not None:
@@ -208,8 +210,11 @@ class Store:
             session.flush()
 
             for call in result.calls:
-                session.add(_call_row(email_id, extraction.id, call.prompt.name,
-                                      call.prompt.version, call.record))
+                session.add(
+                    _call_row(
+                        email_id, extraction.id, call.prompt.name, call.prompt.version, call.record
+                    )
+                )
 
             email.email_type = extraction.email_type if result.email_type else None
             email.status = "extracted" if result.valid else "failed"

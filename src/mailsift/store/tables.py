@@ -132,9 +132,7 @@ class EmailRaw(Base):
 
 class Extraction(Base):
     __tablename__ = "extractions"
-    __table_args__ = (
-        UniqueConstraint("email_id", "extractor", "prompt_version", "model"),
-    )
+    __table_args__ = (UniqueConstraint("email_id", "extractor", "prompt_version", "model"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"))
@@ -160,9 +158,7 @@ class LLMCall(Base):
     __tablename__ = "llm_calls"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    email_id: Mapped[int] = mapped_column(
-        ForeignKey("emails.id", ondelete="CASCADE"), index=True
-    )
+    email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"), index=True)
     extraction_id: Mapped[int | None] = mapped_column(
         ForeignKey("extractions.id", ondelete="CASCADE"), index=True
     )

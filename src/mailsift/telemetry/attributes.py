@@ -55,22 +55,43 @@ def encode_json(value: Any) -> str:
 
 
 def usage_details(
-    *, input_tokens: int | None, output_tokens: int | None, total_tokens: int | None,
+    *,
+    input_tokens: int | None,
+    output_tokens: int | None,
+    total_tokens: int | None,
     cached_tokens: int | None,
-) -> dict[str, int]:
-    """Build the usage map from the counts the LLM server reported; unknown counts are left out.
+) -> tuple[dict[str, int], list[str]]:
+    """Map the LLM server's counts to Langfuse usage details; return them and any problems.
 
-    Langfuse drops floats and negatives silently, so only non-negative integers go in. The
-    cached count uses the key the server's own GenAI mapping produces.
+    Langfuse's usage model splits input into `input` (not cached) and `input_cached_tokens`,
+    the split its own OpenAI mapping makes, so the cached count is taken out of `input` once.
+    Nothing else is subtracted, and the counts are never "fixed": a reply whose counts do not
+    add up is sent as reported, with the problem returned for a warning.
     """
-    candidates = {
+    problems: list[str] = []
+    counts = {
         "input": input_tokens,
         "output": output_tokens,
         "total": total_tokens,
         "input_cached_tokens": cached_tokens,
     }
-    return {
-        key: int(value)
-        for key, value in candidates.items()
+    details = {
+        key: value
+        for key, value in counts.items()
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0
     }
+    for key, value in counts.items():
+        if value is not None and key not in details:
+            problems.append(f"{key}={value!r} is not a non-negative integer")
+
+    cached = details.get("input_cached_tokens")
+    if cached is not None and "input" in details:
+        if cached > details["input"]:
+            problems.append(f"cached tokens {cached} exceed prompt tokens {details['input']}")
+        else:
+            details["input"] -= cached
+    if {"input", "output", "total"} <= details.keys():
+        counted = details["input"] + details["output"] + (cached or 0)
+        if counted != details["total"]:
+            problems.append(f"input + output = {counted} but total = {details['total']}")
+    return details, problems

@@ -43,6 +43,9 @@ class LangfuseConfig:
 
 def _env(name: str, environ: dict[str, str]) -> str | None:
     value = environ.get(name, "").strip()
+    # `.env` loaders and compose files sometimes keep the quotes around a value.
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        value = value[1:-1].strip()
     return value or None
 
 
@@ -108,7 +111,7 @@ def _validate_host(variable: str, value: str) -> str:
             f"use {parts.scheme}://{parts.netloc}"
         )
     try:
-        parts.port
+        _ = parts.port
     except ValueError:
         raise ConfigError(f"{variable} has an invalid port: {value!r}") from None
     return f"{parts.scheme}://{parts.netloc}"

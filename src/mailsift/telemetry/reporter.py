@@ -74,8 +74,11 @@ class Reporter(SpanProcessor):
         self._idle = threading.Condition(self._lock)
         self._in_flight = 0
         self._stopping = False
-        self._thread = threading.Thread(target=self._ship_forever, name="mailsift-telemetry",
-                                         daemon=True)
+        self._last_cause: tuple[int | None, str] | None = None
+        self._repeats = 0
+        self._thread = threading.Thread(
+            target=self._ship_forever, name="mailsift-telemetry", daemon=True
+        )
         self._thread.start()
 
     # SpanProcessor interface
@@ -109,8 +112,7 @@ class Reporter(SpanProcessor):
         self._thread.join(timeout=5)
         self._exporter.close()
         if not flushed:
-            logger.error("telemetry: %d span(s) not delivered before shutdown",
-                         self.stats.pending)
+            logger.error("telemetry: %d span(s) not delivered before shutdown", self.stats.pending)
 
     # Shipping
 
@@ -121,7 +123,9 @@ class Reporter(SpanProcessor):
                     self._wake.wait(SCHEDULE_DELAY_S)
                 if self._stopping and not self._queue:
                     return
-                batch = [self._queue.popleft() for _ in range(min(MAX_BATCH_SPANS, len(self._queue)))]
+                batch = [
+                    self._queue.popleft() for _ in range(min(MAX_BATCH_SPANS, len(self._queue)))
+                ]
                 self._in_flight = len(batch)
             try:
                 if batch:
@@ -149,8 +153,9 @@ class Reporter(SpanProcessor):
             delay *= random.uniform(0.8, 1.2)
             if time.monotonic() + delay > deadline or self._stopping:
                 break
-            logger.warning("telemetry: export failed (%s); retry %d in %.1fs",
-                           result.error, attempt, delay)
+            logger.warning(
+                "telemetry: export failed (%s); retry %d in %.1fs", result.error, attempt, delay
+            )
             with self._lock:
                 self.stats.retried += 1
             self._sleep(delay)
@@ -158,15 +163,33 @@ class Reporter(SpanProcessor):
 
     def _switch_to_otlp(self, batch: list[ReadableSpan], result: ExportResult) -> ExportResult:
         logger.warning(
-            "telemetry: the Langfuse server refused legacy trace events (\"Event type not "
-            "accepted\": it runs v4 in events_only mode); switching to OTLP ingestion and "
-            "re-sending %d span(s)", len(batch),
+            'telemetry: the Langfuse server refused legacy trace events ("Event type not '
+            'accepted": it runs v4 in events_only mode); switching to OTLP ingestion and '
+            "re-sending %d span(s)",
+            len(batch),
         )
         self._exporter.close()
         self._exporter = self._make_exporter(IngestionPath.OTLP)
         with self._lock:
             self.stats.path = IngestionPath.OTLP.value
         return self._exporter.export(batch)
+
+    def _log_failure(self, count: int, result: ExportResult) -> None:
+        """Log a failure at ERROR once per distinct cause; repeats are only counted.
+
+        Wrong keys or a wrong URL fail every batch the same way, and a log line per batch
+        would bury the one line that says what to fix.
+        """
+        cause = (result.status, (result.error or "").split(": ", 1)[-1][:200])
+        if cause != self._last_cause:
+            if self._repeats:
+                logger.error(
+                    "telemetry: the previous failure repeated %d more time(s)", self._repeats
+                )
+            logger.error("telemetry: %d span(s) not delivered: %s", count, result.error)
+            self._last_cause, self._repeats = cause, 0
+        else:
+            self._repeats += 1
 
     def _account(self, batch: list[ReadableSpan], result: ExportResult) -> None:
         rejected_spans = {r.span_id for r in result.rejected if r.span_id}
@@ -190,13 +213,17 @@ class Reporter(SpanProcessor):
             self.stats.rejections.extend(result.rejected[:MAX_LOGGED_REJECTIONS])
 
         if result.error is not None:
-            logger.error("telemetry: %d span(s) not delivered: %s",
-                         len(batch) - result.delivered, result.error)
+            self._log_failure(len(batch) - result.delivered, result)
         for rejection in result.rejected[:MAX_LOGGED_REJECTIONS]:
             logger.error(
                 "telemetry: Langfuse rejected event %s (span %s): %d %s",
-                rejection.event_id, rejection.span_id or "-", rejection.status, rejection.message,
+                rejection.event_id,
+                rejection.span_id or "-",
+                rejection.status,
+                rejection.message,
             )
         if len(result.rejected) > MAX_LOGGED_REJECTIONS:
-            logger.error("telemetry: %d more rejections in this batch not shown",
-                         len(result.rejected) - MAX_LOGGED_REJECTIONS)
+            logger.error(
+                "telemetry: %d more rejections in this batch not shown",
+                len(result.rejected) - MAX_LOGGED_REJECTIONS,
+            )

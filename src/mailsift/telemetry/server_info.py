@@ -64,8 +64,15 @@ def fetch_version(client: httpx.Client) -> tuple[str | None, str | None]:
 
 def probe_write_mode(client: httpx.Client) -> tuple[WriteMode, str | None]:
     """Send one invalid trace-create (no timestamp) that no mode stores, and read the verdict."""
-    probe = {"batch": [{"id": f"mailsift-probe-{uuid.uuid4()}", "type": "trace-create",
-                        "body": {"id": f"mailsift-probe-{uuid.uuid4()}"}}]}
+    probe = {
+        "batch": [
+            {
+                "id": f"mailsift-probe-{uuid.uuid4()}",
+                "type": "trace-create",
+                "body": {"id": f"mailsift-probe-{uuid.uuid4()}"},
+            }
+        ]
+    }
     try:
         response = client.post("/api/public/ingestion", json=probe)
     except httpx.HTTPError as exc:

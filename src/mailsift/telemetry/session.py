@@ -35,8 +35,12 @@ class Telemetry:
     reason: str
 
     def record(
-        self, context: EmailContext, prepared: PreparedEmail, result: ExtractionResult,
-        store: StageTiming, source_format: str,
+        self,
+        context: EmailContext,
+        prepared: PreparedEmail,
+        result: ExtractionResult,
+        store: StageTiming,
+        source_format: str,
     ) -> str:
         return self.builder.record(context, prepared, result, store, source_format)
 
@@ -67,8 +71,9 @@ def start_telemetry(
         with make_http_client(config, transport) as client:
             server = detect_server(client)
         if server.error:
-            logger.warning("telemetry: could not learn the Langfuse server's version: %s",
-                           server.error)
+            logger.warning(
+                "telemetry: could not learn the Langfuse server's version: %s", server.error
+            )
     path, reason = choose_path(config, server)
     logger.info("telemetry: sending to %s over %s (%s)", config.host, path.value, reason)
 
@@ -77,14 +82,23 @@ def start_telemetry(
             return LegacyExporter(config, transport=transport)
         return OtlpExporter(config, transport=transport)
 
-    reporter = Reporter(make_exporter, path,
-                        switch_on_refusal=config.ingestion is not IngestionPath.LEGACY)
-    resource = Resource.create({"service.name": "mailsift", "service.version": mailsift.__version__})
+    reporter = Reporter(
+        make_exporter, path, switch_on_refusal=config.ingestion is not IngestionPath.LEGACY
+    )
+    resource = Resource.create(
+        {"service.name": "mailsift", "service.version": mailsift.__version__}
+    )
     provider = TracerProvider(resource=resource, id_generator=DerivedIdGenerator())
     provider.add_span_processor(reporter)
     builder = TraceBuilder(
         provider.get_tracer("mailsift", mailsift.__version__),
         TraceDefaults(environment=config.environment, release=config.release),
     )
-    return Telemetry(config=config, provider=provider, reporter=reporter, builder=builder,
-                     server=server, reason=reason)
+    return Telemetry(
+        config=config,
+        provider=provider,
+        reporter=reporter,
+        builder=builder,
+        server=server,
+        reason=reason,
+    )

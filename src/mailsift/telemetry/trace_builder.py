@@ -15,6 +15,7 @@ Gmail ids as the database row: a trace cannot lack a field the database has.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +29,8 @@ from mailsift.pipeline.prepare import PreparedEmail, StageTiming
 from mailsift.store.repository import EmailContext
 from mailsift.telemetry import attributes as attr
 from mailsift.telemetry.ids import set_next_span, trace_id_for
+
+logger = logging.getLogger(__name__)
 
 SUBJECT_MAX_CHARS = 200
 
@@ -57,27 +60,46 @@ class TraceBuilder:
         started = prepared.stages[0].started_at if prepared.stages else store.started_at
         ended = store.started_at + timedelta(milliseconds=store.duration_ms)
 
-        root = self._start(identity, "email", "email", None, started, {
-            **shared,
-            attr.OBSERVATION_TYPE: "span",
-            attr.OBSERVATION_INPUT: attr.encode_json(_email_summary(prepared)),
-            attr.OBSERVATION_OUTPUT: attr.encode_json(result.fields or {}),
-            attr.TRACE_INPUT: attr.encode_json(_email_summary(prepared)),
-            attr.TRACE_OUTPUT: attr.encode_json(result.fields or {}),
-        })
+        root = self._start(
+            identity,
+            "email",
+            "email",
+            None,
+            started,
+            {
+                **shared,
+                attr.OBSERVATION_TYPE: "span",
+                attr.OBSERVATION_INPUT: attr.encode_json(_email_summary(prepared)),
+                attr.OBSERVATION_OUTPUT: attr.encode_json(result.fields or {}),
+                attr.TRACE_INPUT: attr.encode_json(_email_summary(prepared)),
+                attr.TRACE_OUTPUT: attr.encode_json(result.fields or {}),
+            },
+        )
         if not result.valid:
             _mark_error(root, result.error or "extraction failed")
 
         for stage in prepared.stages:
-            span = self._start(identity, f"email/{stage.name}", stage.name, root,
-                               stage.started_at, {**shared, attr.OBSERVATION_TYPE: "span"})
+            span = self._start(
+                identity,
+                f"email/{stage.name}",
+                stage.name,
+                root,
+                stage.started_at,
+                {**shared, attr.OBSERVATION_TYPE: "span"},
+            )
             span.end(_ns(stage.started_at + timedelta(milliseconds=stage.duration_ms)))
 
         self._llm_steps(identity, root, shared, result)
         self._validate_step(identity, root, shared, result, prepared, store)
 
-        store_span = self._start(identity, "email/store", "store", root, store.started_at,
-                                 {**shared, attr.OBSERVATION_TYPE: "span"})
+        store_span = self._start(
+            identity,
+            "email/store",
+            "store",
+            root,
+            store.started_at,
+            {**shared, attr.OBSERVATION_TYPE: "span"},
+        )
         store_span.end(_ns(ended))
         root.end(_ns(ended))
         return f"{trace_id_for(identity):032x}"
@@ -95,8 +117,14 @@ class TraceBuilder:
         for step, calls in groups.items():
             first = min(call.record.started_at for call in calls)
             last = max(call.record.finished_at for call in calls)
-            parent = self._start(identity, f"email/{step}", step, root, first,
-                                 {**shared, attr.OBSERVATION_TYPE: "span"})
+            parent = self._start(
+                identity,
+                f"email/{step}",
+                step,
+                root,
+                first,
+                {**shared, attr.OBSERVATION_TYPE: "span"},
+            )
             for index, call in enumerate(calls):
                 self._generation(identity, f"email/{step}/llm#{index}", parent, shared, call)
             if any(call.record.status == "failed" for call in calls) and not result.valid:
@@ -108,10 +136,16 @@ class TraceBuilder:
     ) -> None:
         record = call.record
         usage = record.usage
-        details = attr.usage_details(
-            input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens,
-            total_tokens=usage.total_tokens, cached_tokens=usage.cached_tokens,
+        details, problems = attr.usage_details(
+            input_tokens=usage.prompt_tokens,
+            output_tokens=usage.completion_tokens,
+            total_tokens=usage.total_tokens,
+            cached_tokens=usage.cached_tokens,
         )
+        if record.status == "succeeded" and not details:
+            problems.append("the LLM server reported no usage")
+        for problem in problems:
+            logger.warning("telemetry: usage of LLM call %s: %s", record.request_id, problem)
         attributes: dict[str, Any] = {
             **shared,
             attr.OBSERVATION_TYPE: "generation",
@@ -128,6 +162,8 @@ class TraceBuilder:
             f"{attr.OBSERVATION_METADATA_PREFIX}server_url": record.server_url,
             f"{attr.OBSERVATION_METADATA_PREFIX}latency_ms": round(record.latency_ms, 3),
         }
+        if problems:
+            attributes[f"{attr.OBSERVATION_METADATA_PREFIX}usage_problems"] = "; ".join(problems)
         if record.output is not None:
             attributes[attr.OBSERVATION_OUTPUT] = record.output
         if record.response_id:
@@ -142,30 +178,45 @@ class TraceBuilder:
         if completion_start is not None:
             attributes[attr.COMPLETION_START_TIME] = completion_start.isoformat()
 
-        span = self._start(identity, path, f"llm {call.prompt.name}", parent,
-                           record.started_at, attributes)
+        span = self._start(
+            identity, path, f"llm {call.prompt.name}", parent, record.started_at, attributes
+        )
         if record.status != "succeeded":
             _mark_error(span, record.error or "LLM call failed")
         span.end(_ns(record.finished_at))
 
     def _validate_step(
-        self, identity: str, root: Span, shared: dict[str, Any], result: ExtractionResult,
-        prepared: PreparedEmail, store: StageTiming,
+        self,
+        identity: str,
+        root: Span,
+        shared: dict[str, Any],
+        result: ExtractionResult,
+        prepared: PreparedEmail,
+        store: StageTiming,
     ) -> None:
         # Validation runs right after each LLM reply and takes microseconds; its span sits
         # between the last reply and the store step and carries the verdict.
         at = max((c.record.finished_at for c in result.calls), default=store.started_at)
-        span = self._start(identity, "email/validate", "validate", root, at, {
-            **shared,
-            attr.OBSERVATION_TYPE: "span",
-            attr.OBSERVATION_OUTPUT: attr.encode_json({
-                "valid": result.valid,
-                "error": result.error,
-                "repaired": result.repaired,
-                "grounding_flags": result.grounding_flags,
-                "provenance": result.provenance,
-            }),
-        })
+        span = self._start(
+            identity,
+            "email/validate",
+            "validate",
+            root,
+            at,
+            {
+                **shared,
+                attr.OBSERVATION_TYPE: "span",
+                attr.OBSERVATION_OUTPUT: attr.encode_json(
+                    {
+                        "valid": result.valid,
+                        "error": result.error,
+                        "repaired": result.repaired,
+                        "grounding_flags": result.grounding_flags,
+                        "provenance": result.provenance,
+                    }
+                ),
+            },
+        )
         if not result.valid:
             _mark_error(span, result.error or "invalid")
         span.end(_ns(max(at, store.started_at)))
@@ -184,8 +235,10 @@ class TraceBuilder:
             "sender_domain": context.sender_domain,
             "source": context.source_location,
         }
-        tags = [f"type:{result.email_type.value if result.email_type else 'unknown'}",
-                f"source:{source_format}"]
+        tags = [
+            f"type:{result.email_type.value if result.email_type else 'unknown'}",
+            f"source:{source_format}",
+        ]
         attributes: dict[str, Any] = {
             attr.TRACE_NAME: "email",
             attr.USER_ID: context.user_id or context.account_login,
@@ -202,7 +255,12 @@ class TraceBuilder:
         return attributes
 
     def _start(
-        self, identity: str, path: str, name: str, parent: Span | None, start: datetime,
+        self,
+        identity: str,
+        path: str,
+        name: str,
+        parent: Span | None,
+        start: datetime,
         attributes: dict[str, Any],
     ) -> Span:
         set_next_span(identity, path)

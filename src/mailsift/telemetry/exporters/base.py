@@ -100,6 +100,7 @@ def retry_after_s(response: httpx.Response) -> float | None:
 def transport_failure(spans: int, url: str, exc: httpx.HTTPError) -> ExportResult:
     kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
     return ExportResult(
-        sent=spans, error=f"request to {url} {kind}: {type(exc).__name__}: {exc}",
+        sent=spans,
+        error=f"request to {url} {kind}: {type(exc).__name__}: {exc}",
         retryable=True,
     )

@@ -34,6 +34,8 @@ PATH = "/api/public/ingestion"
 SERVER_BODY_LIMIT_BYTES = 4_718_592
 MAX_BATCH_BYTES = 3_500_000
 """Well under the server's 4.5 MiB limit: proxies in front of it often cap lower."""
+MAX_BATCH_EVENTS = 200
+"""Some deployments cap the event count per request; small batches also retry cheaply."""
 EVENTS_ONLY_MESSAGE = "Event type not accepted"
 
 
@@ -41,7 +43,10 @@ class LegacyExporter:
     name = "legacy"
 
     def __init__(
-        self, config: LangfuseConfig, *, transport: httpx.BaseTransport | None = None,
+        self,
+        config: LangfuseConfig,
+        *,
+        transport: httpx.BaseTransport | None = None,
         max_batch_bytes: int = MAX_BATCH_BYTES,
     ) -> None:
         self._http = make_http_client(config, transport)
@@ -59,8 +64,8 @@ class LegacyExporter:
 
         total = ExportResult(sent=len(spans))
         failed_spans: set[str] = set()
-        for batch in split_batches(events, self._max_batch_bytes):
-            outcome = self._post(batch, owners)
+        for batch in split_batches(events, self._max_batch_bytes, MAX_BATCH_EVENTS):
+            outcome = self._post_splitting(batch, owners)
             if outcome.error is not None:
                 # Stop at the first whole-request failure: later batches would meet the same.
                 total.error, total.status = outcome.error, outcome.status
@@ -76,10 +81,30 @@ class LegacyExporter:
         total.delivered = len({owners[e["id"]] for e in events} - failed_spans)
         return total
 
+    def _post_splitting(self, batch: list[dict[str, Any]], owners: dict[str, str]) -> ExportResult:
+        """Post a batch; when the server or a proxy finds it too large, send it in halves."""
+        outcome = self._post(batch, owners)
+        too_large = outcome.status == 413 or (
+            outcome.status == 400 and "too large" in (outcome.error or "").lower()
+        )
+        if not too_large or len(batch) < 2:
+            return outcome
+
+        logger.warning("telemetry: %s; splitting %d events in two", outcome.error, len(batch))
+        half = len(batch) // 2
+        first = self._post_splitting(batch[:half], owners)
+        if first.error is not None:
+            return first
+        second = self._post_splitting(batch[half:], owners)
+        second.rejected[:0] = first.rejected
+        second.events_only_refusal |= first.events_only_refusal
+        return second
+
     def _post(self, batch: list[dict[str, Any]], owners: dict[str, str]) -> ExportResult:
         try:
             response = self._http.post(
-                PATH, content=json.dumps({"batch": batch}, ensure_ascii=False).encode(),
+                PATH,
+                content=json.dumps({"batch": batch}, ensure_ascii=False).encode(),
                 headers={"Content-Type": "application/json"},
             )
         except httpx.HTTPError as exc:
@@ -87,7 +112,8 @@ class LegacyExporter:
 
         if response.status_code != 207 and not response.is_success:
             return ExportResult(
-                sent=len(batch), status=response.status_code,
+                sent=len(batch),
+                status=response.status_code,
                 error=f"{self._url} answered {response.status_code}: {server_message(response)}",
                 retryable=response.status_code in RETRYABLE_STATUSES,
                 retry_after_s=retry_after_s(response),
@@ -116,22 +142,28 @@ def parse_multi_status(
         message = " - ".join(str(item[k]) for k in ("message", "error") if item.get(k))
         status = int(item.get("status") or 0)
         result.rejected.append(
-            Rejection(event_id=event_id, span_id=owners.get(event_id), status=status,
-                      message=message or "no reason given")
+            Rejection(
+                event_id=event_id,
+                span_id=owners.get(event_id),
+                status=status,
+                message=message or "no reason given",
+            )
         )
         if EVENTS_ONLY_MESSAGE in message:
             result.events_only_refusal = True
     return result
 
 
-def split_batches(events: list[dict[str, Any]], max_bytes: int) -> list[list[dict[str, Any]]]:
-    """Group events into request bodies under `max_bytes`, keeping their order."""
+def split_batches(
+    events: list[dict[str, Any]], max_bytes: int, max_events: int = MAX_BATCH_EVENTS
+) -> list[list[dict[str, Any]]]:
+    """Group events into request bodies under `max_bytes` and `max_events`, in order."""
     batches: list[list[dict[str, Any]]] = []
     current: list[dict[str, Any]] = []
     size = len(b'{"batch":[]}')
     for event in events:
         event_size = len(json.dumps(event, ensure_ascii=False).encode()) + 1
-        if current and size + event_size > max_bytes:
+        if current and (size + event_size > max_bytes or len(current) >= max_events):
             batches.append(current)
             current, size = [], len(b'{"batch":[]}')
         current.append(event)

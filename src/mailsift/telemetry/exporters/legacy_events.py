@@ -33,8 +33,10 @@ def span_events(span: ReadableSpan, *, now: datetime | None = None) -> list[dict
     if span.parent is None:
         events.append(_envelope(span, "trace-create", timestamp, _trace_body(span, attributes)))
 
-    kind = "generation-create" if attributes.get(attr.OBSERVATION_TYPE) == "generation" else (
-        "span-create"
+    kind = (
+        "generation-create"
+        if attributes.get(attr.OBSERVATION_TYPE) == "generation"
+        else ("span-create")
     )
     events.append(_envelope(span, kind, timestamp, _observation_body(span, attributes, kind)))
     return events
@@ -47,7 +49,9 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _envelope(span: ReadableSpan, kind: str, timestamp: str, body: dict[str, Any]) -> dict[str, Any]:
+def _envelope(
+    span: ReadableSpan, kind: str, timestamp: str, body: dict[str, Any]
+) -> dict[str, Any]:
     # The event id is derived from the span and its end time: a retry of the same export
     # reuses it, so the server overwrites instead of duplicating.
     key = f"{_span_id(span)}:{span.end_time}:{kind}"
@@ -76,9 +80,7 @@ def _trace_body(span: ReadableSpan, attributes: dict[str, Any]) -> dict[str, Any
     return _without_none(body)
 
 
-def _observation_body(
-    span: ReadableSpan, attributes: dict[str, Any], kind: str
-) -> dict[str, Any]:
+def _observation_body(span: ReadableSpan, attributes: dict[str, Any], kind: str) -> dict[str, Any]:
     failed = span.status.status_code is StatusCode.ERROR
     body: dict[str, Any] = {
         "id": _span_id(span),
@@ -134,7 +136,7 @@ def _model_parameters(raw: Any) -> dict[str, Any] | None:
 
 def _prefixed(attributes: dict[str, Any], prefix: str) -> dict[str, Any]:
     return {
-        key[len(prefix):]: value for key, value in attributes.items() if key.startswith(prefix)
+        key[len(prefix) :]: value for key, value in attributes.items() if key.startswith(prefix)
     }
 
 

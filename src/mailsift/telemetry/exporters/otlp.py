@@ -9,11 +9,12 @@ field is honoured when present, although Langfuse 4.16 never sends one.
 from __future__ import annotations
 
 import gzip
-import json
 from collections.abc import Sequence
 
 import httpx
+from google.protobuf.message import DecodeError
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk.trace import ReadableSpan
 
 from mailsift.telemetry.config import LangfuseConfig
@@ -73,23 +74,46 @@ class OtlpExporter:
 
 
 def _with_partial_success(count: int, response: httpx.Response) -> ExportResult:
-    """Count spans as delivered, minus any the server reports as rejected."""
-    rejected_spans = 0
-    message = ""
-    try:
-        body = response.json()
-    except (ValueError, json.JSONDecodeError):
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("partialSuccess"), dict):
-        partial = body["partialSuccess"]
-        rejected_spans = int(partial.get("rejectedSpans") or 0)
-        message = str(partial.get("errorMessage") or "")
+    """Count spans as delivered, minus any the reply reports as rejected.
 
+    OTLP/HTTP replies mirror the request's encoding, so both protobuf and JSON bodies are
+    read. Langfuse 4.16 always answers JSON without a partial-success field.
+    """
+    rejected_spans, message = _partial_success(response)
     result = ExportResult(sent=count, delivered=count - rejected_spans, status=response.status_code)
     if rejected_spans:
-        # OTLP partial success names no span ids, so the rejection is recorded for the batch.
+        # Partial success counts spans without naming them, so the rejection is per batch.
         result.rejected.append(
-            Rejection(event_id="batch", span_id=None, status=response.status_code,
-                      message=f"{rejected_spans} span(s) rejected: {message or 'no reason given'}")
+            Rejection(
+                event_id="batch",
+                span_id=None,
+                status=response.status_code,
+                message=f"{rejected_spans} span(s) rejected: {message or 'no reason given'}",
+            )
         )
     return result
+
+
+def _partial_success(response: httpx.Response) -> tuple[int, str]:
+    content_type = response.headers.get("content-type", "")
+    if "protobuf" in content_type:
+        reply = ExportTraceServiceResponse()
+        try:
+            reply.ParseFromString(response.content)
+        except DecodeError:
+            return 0, ""
+        partial = reply.partial_success
+        return int(partial.rejected_spans), partial.error_message
+
+    try:
+        body = response.json()
+    except ValueError:
+        return 0, ""
+    partial = body.get("partialSuccess") if isinstance(body, dict) else None
+    if not isinstance(partial, dict):
+        return 0, ""
+    try:
+        rejected = int(partial.get("rejectedSpans") or 0)
+    except (TypeError, ValueError):
+        rejected = 0
+    return rejected, str(partial.get("errorMessage") or "")
