@@ -89,8 +89,16 @@ def probe_write_mode(client: httpx.Client) -> tuple[WriteMode, str | None]:
     return WriteMode.WRITES_LEGACY_EVENTS, None
 
 
-def detect_server(client: httpx.Client) -> ServerInfo:
+def detect_server(client: httpx.Client, *, probe: bool = False) -> ServerInfo:
+    """Read the version; with `probe`, also send the write-mode probe.
+
+    A run does not probe: the version alone decides the path, and a v4 server that refuses
+    legacy writes is caught by the reporter's switch to OTLP. The probe is for diagnosis,
+    because the server answers it with one (harmless) rejected event.
+    """
     version, error = fetch_version(client)
+    if not probe:
+        return ServerInfo(version=version, write_mode=WriteMode.UNKNOWN, error=error)
     mode, probe_error = probe_write_mode(client)
     return ServerInfo(version=version, write_mode=mode, error=error or probe_error)
 
@@ -102,10 +110,7 @@ def choose_path(config: LangfuseConfig, info: ServerInfo | None) -> tuple[Ingest
     if info is None or info.major is None:
         return IngestionPath.OTLP, "server version unknown; OTLP is the path current servers take"
     if info.major >= 4:
-        return IngestionPath.OTLP, (
-            f"server {info.version} is v4 (write mode {info.write_mode.value}); v4 stores "
-            "traces from OTLP"
-        )
+        return IngestionPath.OTLP, f"server {info.version} is v4, which stores traces from OTLP"
     if info.write_mode is WriteMode.EVENTS_ONLY:
         return IngestionPath.OTLP, f"server {info.version} refuses legacy trace events"
     return IngestionPath.LEGACY, (

@@ -80,7 +80,8 @@ def start_telemetry(
     def make_exporter(chosen: IngestionPath) -> SpanExporter:
         if chosen is IngestionPath.LEGACY:
             return LegacyExporter(config, transport=transport)
-        return OtlpExporter(config, transport=transport)
+        v3_server = server is not None and server.major is not None and server.major < 4
+        return OtlpExporter(config, transport=transport, send_ingestion_version=not v3_server)
 
     reporter = Reporter(
         make_exporter, path, switch_on_refusal=config.ingestion is not IngestionPath.LEGACY

@@ -36,10 +36,19 @@ class OtlpExporter:
     name = "otlp"
 
     def __init__(
-        self, config: LangfuseConfig, *, transport: httpx.BaseTransport | None = None
+        self,
+        config: LangfuseConfig,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        send_ingestion_version: bool = True,
     ) -> None:
         self._http = make_http_client(config, transport)
         self._url = f"{config.host}{PATH}"
+        # The header selects v4's direct write path. A v3 server in legacy mode would then
+        # write only to the v4 events table, which its v1 read endpoints never show.
+        self._extra_headers = (
+            {"x-langfuse-ingestion-version": INGESTION_VERSION} if send_ingestion_version else {}
+        )
 
     def export(self, spans: Sequence[ReadableSpan]) -> ExportResult:
         if not spans:
@@ -52,8 +61,7 @@ class OtlpExporter:
                 headers={
                     "Content-Type": "application/x-protobuf",
                     "Content-Encoding": "gzip",
-                    # Selects the v4 direct write path on servers that still dual-write.
-                    "x-langfuse-ingestion-version": INGESTION_VERSION,
+                    **self._extra_headers,
                 },
             )
         except httpx.HTTPError as exc:
