@@ -7,7 +7,7 @@ comes from the Alembic config's `sqlalchemy.url`, set by that caller.
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import Connection, engine_from_config, pool
 
 from mailsift.store.tables import Base
 
@@ -41,7 +41,7 @@ def run_migrations_online() -> None:
         _run_with(connection)
 
 
-def _run_with(connection: object) -> None:
+def _run_with(connection: Connection) -> None:
     # Batch mode lets later revisions ALTER tables on SQLite, which cannot drop or change
     # constraints in place.
     context.configure(

@@ -117,11 +117,11 @@ def _partial_success(response: httpx.Response) -> tuple[int, str]:
         body = response.json()
     except ValueError:
         return 0, ""
-    partial = body.get("partialSuccess") if isinstance(body, dict) else None
-    if not isinstance(partial, dict):
+    section = body.get("partialSuccess") if isinstance(body, dict) else None
+    if not isinstance(section, dict):
         return 0, ""
     try:
-        rejected = int(partial.get("rejectedSpans") or 0)
+        rejected = int(section.get("rejectedSpans") or 0)
     except (TypeError, ValueError):
         rejected = 0
-    return rejected, str(partial.get("errorMessage") or "")
+    return rejected, str(section.get("errorMessage") or "")

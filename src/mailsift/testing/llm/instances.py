@@ -9,10 +9,9 @@ null branches.
 
 from __future__ import annotations
 
-import re
-
 import logging
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -159,8 +158,23 @@ def _example_text(name: str) -> str:
 # Tried in order against a `pattern`: codes, digits and words cover the patterns that field
 # schemas use (currency codes, ids, dates).
 _PATTERN_CANDIDATES = (
-    "EUR", "USD", "ABC", "A", "AB", "ABCD", "1", "12", "123", "1234", "12345", "123456",
-    "2026-01-01", "2026-01-01T00:00:00Z", "example", "x", "",
+    "EUR",
+    "USD",
+    "ABC",
+    "A",
+    "AB",
+    "ABCD",
+    "1",
+    "12",
+    "123",
+    "1234",
+    "12345",
+    "123456",
+    "2026-01-01",
+    "2026-01-01T00:00:00Z",
+    "example",
+    "x",
+    "",
 )
 
 
