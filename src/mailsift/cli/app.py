@@ -79,9 +79,20 @@ def db_upgrade(db: DbOption = None, data_dir: DataDirOption = None) -> None:
     typer.echo(f"schema up to date: {engine.url.render_as_string(hide_password=True)}")
 
 
-def main() -> None:
-    from mailsift.cli import export_command, run_command  # noqa: F401  (registers commands)
+def register_commands() -> None:
+    """Import every `*_command` module of this package; each registers itself on `app`."""
+    import importlib
+    import pkgutil
 
+    import mailsift.cli
+
+    for module in pkgutil.iter_modules(mailsift.cli.__path__):
+        if module.name.endswith("_command"):
+            importlib.import_module(f"mailsift.cli.{module.name}")
+
+
+def main() -> None:
+    register_commands()
     try:
         app()
     except ConfigError as exc:
