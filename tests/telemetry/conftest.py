@@ -34,3 +34,40 @@ def sample_spans(span_memory, run_pipeline, llm_server_double) -> list[ReadableS
 
 
 SpanFilter = Callable[[ReadableSpan], bool]
+
+
+@pytest.fixture
+def make_telemetry(tmp_path):
+    """Return a function starting telemetry against a double, with its outbox in tmp_path."""
+    from mailsift.telemetry import load_langfuse_config, start_telemetry
+    from mailsift.telemetry.reporter import ReporterSettings
+
+    started = []
+
+    def make(double, *, outbox_name: str = "outbox.db", **overrides):
+        environment = {
+            "LANGFUSE_PUBLIC_KEY": overrides.pop("public_key", double.config.public_key),
+            "LANGFUSE_SECRET_KEY": overrides.pop("secret_key", double.config.secret_key),
+            "LANGFUSE_HOST": double.base_url,
+        }
+        environment.update({k: v for k, v in overrides.items() if k.startswith("LANGFUSE_")})
+        settings = {k: v for k, v in overrides.items() if not k.startswith("LANGFUSE_")}
+        config = load_langfuse_config(environment)
+        assert config is not None
+        outbox = tmp_path / outbox_name
+        reporter_settings = ReporterSettings(
+            outbox_path=outbox,
+            schedule_delay_s=0.05,
+            export_deadline_s=5.0,
+            breaker_cooldown_s=0.5,
+            shutdown_timeout_s=10.0,
+        )
+        for key, value in settings.items():
+            setattr(reporter_settings, key, value)
+        telemetry = start_telemetry(config, outbox_path=outbox, settings=reporter_settings)
+        started.append(telemetry)
+        return telemetry
+
+    yield make
+    for telemetry in started:
+        telemetry.close(timeout_s=1.0)

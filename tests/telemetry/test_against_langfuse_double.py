@@ -16,30 +16,25 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailsift.store.tables import Email, LLMCall, Sync
-from mailsift.telemetry import load_langfuse_config, start_telemetry
 from mailsift.telemetry.ids import trace_id_for
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 SAMPLE_COUNT = len(list(SAMPLES.glob("*.eml")))
 
 
-def _environment(double, **extra: str) -> dict[str, str]:
-    return {
-        "LANGFUSE_PUBLIC_KEY": double.config.public_key,
-        "LANGFUSE_SECRET_KEY": double.config.secret_key,
-        "LANGFUSE_HOST": double.base_url,
-        **extra,
-    }
-
-
-def _report_samples(double, run_pipeline, llm_server_double, **extra: str):
-    config = load_langfuse_config(_environment(double, **extra))
-    assert config is not None
-    telemetry = start_telemetry(config)
+def _report_samples(double, run_pipeline, llm_server_double, make_telemetry, **extra: str):
+    telemetry = make_telemetry(double, **extra)
     summary = run_pipeline([SAMPLES], llm_server_double.base_url, telemetry=telemetry)
     telemetry.close()
     double.flush_ingestion()
     return summary, telemetry
+
+
+def _all_delivered(telemetry) -> None:
+    counts = telemetry.health().counts
+    assert counts.emitted == counts.exported == telemetry.stats.ended > 0
+    assert counts.pending == counts.quarantined == counts.dropped == 0
+    assert telemetry.health().balanced
 
 
 def _read(double, path: str, **params) -> httpx.Response:
@@ -57,13 +52,14 @@ def _stored(engine):
 
 @pytest.mark.parametrize("langfuse_double", [{"mode": "legacy"}], indirect=True)
 def test_v3_legacy_mode_reads_back_every_trace(
-    langfuse_double, run_pipeline, llm_server_double, engine
+    langfuse_double, run_pipeline, llm_server_double, make_telemetry, engine
 ):
-    summary, telemetry = _report_samples(langfuse_double, run_pipeline, llm_server_double)
+    summary, telemetry = _report_samples(
+        langfuse_double, run_pipeline, llm_server_double, make_telemetry
+    )
 
     assert telemetry.stats.path == "legacy"
-    assert telemetry.stats.rejected == telemetry.stats.failed == 0
-    assert telemetry.stats.delivered == telemetry.stats.emitted > 0
+    _all_delivered(telemetry)
     assert langfuse_double.rejected_events() == []
     emails, calls, _ = _stored(engine)
     assert len(emails) == SAMPLE_COUNT == summary.processed
@@ -95,12 +91,14 @@ def test_v3_legacy_mode_reads_back_every_trace(
 
 
 def test_v4_events_only_reads_back_through_v2_observations(
-    langfuse_double, run_pipeline, llm_server_double, engine
+    langfuse_double, run_pipeline, llm_server_double, make_telemetry, engine
 ):
-    summary, telemetry = _report_samples(langfuse_double, run_pipeline, llm_server_double)
+    summary, telemetry = _report_samples(
+        langfuse_double, run_pipeline, llm_server_double, make_telemetry
+    )
 
     assert telemetry.stats.path == "otlp"
-    assert telemetry.stats.rejected == telemetry.stats.failed == 0
+    _all_delivered(telemetry)
     assert langfuse_double.rejected_events() == []
     emails, calls, _ = _stored(engine)
     assert summary.processed == SAMPLE_COUNT
@@ -134,17 +132,18 @@ def test_v4_events_only_reads_back_through_v2_observations(
     "langfuse_double", [{"mode": "events_only", "version": "3.999.0"}], indirect=True
 )
 def test_refused_legacy_write_switches_to_otlp_once(
-    langfuse_double, run_pipeline, llm_server_double, caplog
+    langfuse_double, run_pipeline, llm_server_double, make_telemetry, caplog
 ):
     caplog.set_level(logging.WARNING, logger="mailsift.telemetry")
-    summary, telemetry = _report_samples(langfuse_double, run_pipeline, llm_server_double)
+    summary, telemetry = _report_samples(
+        langfuse_double, run_pipeline, llm_server_double, make_telemetry
+    )
 
     switches = [r for r in caplog.records if "switching to OTLP" in r.getMessage()]
     assert len(switches) == 1
     assert "Event type not accepted" in switches[0].getMessage()
     assert telemetry.stats.path == "otlp"
-    assert telemetry.stats.delivered == telemetry.stats.emitted
-    assert telemetry.stats.rejected == 0
+    _all_delivered(telemetry)
     assert summary.processed == SAMPLE_COUNT
     rows = langfuse_double.event_rows()
     assert len({row.trace_id for row in rows}) == SAMPLE_COUNT

@@ -10,8 +10,9 @@ Names follow the server's OTLP mapping (v4.16.0). Two rules matter more than the
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from mailsift.telemetry import payload
 
 TRACE_NAME = "langfuse.trace.name"
 TRACE_TAGS = "langfuse.trace.tags"
@@ -50,8 +51,11 @@ TRACE_LEVEL_PREFIXES = (TRACE_NAME, TRACE_TAGS, TRACE_METADATA_PREFIX, USER_ID, 
 
 
 def encode_json(value: Any) -> str:
-    """Encode a value the way Langfuse expects JSON-valued attributes: as a JSON string."""
-    return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+    """Encode a value the way Langfuse expects JSON-valued attributes: as a JSON string.
+
+    Any value is accepted; see `mailsift.telemetry.payload` for how odd ones are encoded.
+    """
+    return payload.encode_json(value)
 
 
 def usage_details(

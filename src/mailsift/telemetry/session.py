@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 from opentelemetry.sdk.resources import Resource
@@ -18,7 +19,8 @@ from mailsift.telemetry.exporters.base import SpanExporter, make_http_client
 from mailsift.telemetry.exporters.legacy import LegacyExporter
 from mailsift.telemetry.exporters.otlp import OtlpExporter
 from mailsift.telemetry.ids import DerivedIdGenerator
-from mailsift.telemetry.reporter import Reporter, ReporterStats
+from mailsift.telemetry.health import HealthSnapshot
+from mailsift.telemetry.reporter import Reporter, ReporterSettings, ReporterStats
 from mailsift.telemetry.server_info import ServerInfo, choose_path, detect_server
 from mailsift.telemetry.trace_builder import TraceBuilder, TraceDefaults
 
@@ -48,22 +50,42 @@ class Telemetry:
     def stats(self) -> ReporterStats:
         return self.reporter.stats
 
-    def close(self, timeout_s: float = 30.0) -> None:
+    def close(self, timeout_s: float | None = None) -> None:
         self.reporter.shutdown(timeout_s)
+
+    def health(self) -> HealthSnapshot:
+        stats = self.stats
+        return HealthSnapshot(
+            outbox_path=str(self.reporter.outbox.path),
+            counts=self.reporter.counts(),
+            path=stats.path,
+            breaker=stats.breaker,
+            last_error=(f"{stats.last_error.at} {stats.last_error.message}"
+                        if stats.last_error else None),
+            write_failures=stats.write_failures,
+            unidentified_rejections=stats.unidentified_rejections,
+        )
 
     def summary_line(self) -> str:
         stats = self.stats
+        counts = self.reporter.counts()
         line = (
-            f"Langfuse {self.config.host} via {stats.path}: {stats.emitted} spans, "
-            f"{stats.delivered} delivered, {stats.rejected} rejected, {stats.failed} failed"
+            f"Langfuse {self.config.host} via {stats.path}: {stats.ended} spans this run, "
+            f"{stats.exported} exported, {stats.rejected} quarantined"
         )
-        if stats.pending:
-            line += f", {stats.pending} pending"
+        if counts.pending:
+            line += f", {counts.pending} pending in the outbox"
+        if stats.last_error:
+            line += f" (last error: {stats.last_error.message[:120]})"
         return line
 
 
 def start_telemetry(
-    config: LangfuseConfig, *, transport: httpx.BaseTransport | None = None
+    config: LangfuseConfig,
+    *,
+    outbox_path: Path,
+    transport: httpx.BaseTransport | None = None,
+    settings: ReporterSettings | None = None,
 ) -> Telemetry:
     """Detect the server, pick the ingestion path and start the background reporter."""
     server: ServerInfo | None = None
@@ -84,7 +106,10 @@ def start_telemetry(
         return OtlpExporter(config, transport=transport, send_ingestion_version=not v3_server)
 
     reporter = Reporter(
-        make_exporter, path, switch_on_refusal=config.ingestion is not IngestionPath.LEGACY
+        make_exporter,
+        path,
+        settings or ReporterSettings(outbox_path=outbox_path),
+        switch_on_refusal=config.ingestion is not IngestionPath.LEGACY,
     )
     resource = Resource.create(
         {"service.name": "mailsift", "service.version": mailsift.__version__}
