@@ -89,6 +89,14 @@ def load_langfuse_config(environ: dict[str, str] | None = None) -> LangfuseConfi
             f"LANGFUSE_INGESTION must be otlp, legacy or auto, got {ingestion_value!r}"
         ) from None
 
+    timeout_value = _env("LANGFUSE_TIMEOUT", env)
+    try:
+        read_timeout_s = float(timeout_value) if timeout_value else 15.0
+    except ValueError:
+        raise ConfigError(f"LANGFUSE_TIMEOUT must be seconds, got {timeout_value!r}") from None
+    if read_timeout_s <= 0:
+        raise ConfigError(f"LANGFUSE_TIMEOUT must be positive, got {timeout_value!r}")
+
     return LangfuseConfig(
         public_key=public_key,
         secret_key=secret_key,
@@ -96,6 +104,7 @@ def load_langfuse_config(environ: dict[str, str] | None = None) -> LangfuseConfi
         ingestion=ingestion,
         environment=_env("LANGFUSE_ENVIRONMENT", env),
         release=_env("LANGFUSE_RELEASE", env),
+        read_timeout_s=read_timeout_s,
     )
 
 

@@ -48,20 +48,34 @@ def prometheus_text(snapshot: HealthSnapshot) -> str:
 
     metric("spans_emitted_total", "counter", "Spans written to the outbox.", counts.emitted)
     metric("spans_exported_total", "counter", "Spans the server accepted.", counts.exported)
-    metric("spans_quarantined", "gauge", "Spans the server rejected for good.",
-           counts.quarantined)
-    metric("spans_dropped_total", "counter", "Spans dropped for the byte budget or purged.",
-           counts.dropped)
+    metric("spans_quarantined", "gauge", "Spans the server rejected for good.", counts.quarantined)
+    metric(
+        "spans_dropped_total",
+        "counter",
+        "Spans dropped for the byte budget or purged.",
+        counts.dropped,
+    )
     metric("export_retries_total", "counter", "Export attempts retried.", counts.retried)
     metric("spans_pending", "gauge", "Spans waiting in the outbox.", counts.pending)
     metric("pending_bytes", "gauge", "Bytes waiting in the outbox.", counts.pending_bytes)
-    metric("oldest_pending_age_seconds", "gauge", "Age of the oldest pending span.",
-           counts.oldest_pending_age_s or 0.0)
-    metric("attributes_cut_total", "counter", "Oversized attributes cut to the limit.",
-           counts.truncated)
-    metric("accounting_balanced", "gauge",
-           "1 when emitted = exported + pending + quarantined + dropped.",
-           1 if snapshot.balanced else 0)
+    metric(
+        "oldest_pending_age_seconds",
+        "gauge",
+        "Age of the oldest pending span.",
+        counts.oldest_pending_age_s or 0.0,
+    )
+    metric(
+        "attributes_cut_total",
+        "counter",
+        "Oversized attributes cut to the limit.",
+        counts.truncated,
+    )
+    metric(
+        "accounting_balanced",
+        "gauge",
+        "1 when emitted = exported + pending + quarantined + dropped.",
+        1 if snapshot.balanced else 0,
+    )
     for state in ("closed", "open", "half_open"):
         lines.append(
             f'mailsift_telemetry_breaker_state{{state="{state}"}} '

@@ -13,6 +13,7 @@ import base64
 import dataclasses
 import datetime as dt
 import enum
+import hashlib
 import json
 import math
 import uuid
@@ -122,13 +123,23 @@ def _convert_container(value: Any, depth: int, seen: set[int]) -> Any:
 
 def encode_json(value: Any) -> str:
     """Encode any value as compact JSON text, deterministically."""
-    return json.dumps(to_jsonable(value), ensure_ascii=False, separators=(",", ":"),
-                      allow_nan=False)
+    return json.dumps(
+        to_jsonable(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    )
 
 
 def cut_text(text: str, max_chars: int) -> tuple[str, bool]:
-    """Cut text to `max_chars` characters plus a marker; return it and whether it was cut."""
+    """Cut text to `max_chars` characters plus a marker; return it and whether it was cut.
+
+    The marker gives the original length in characters and UTF-8 bytes and a SHA-256 prefix
+    of the original, so the full value can be matched against a copy kept elsewhere.
+    """
     if len(text) <= max_chars:
         return text, False
-    removed = len(text) - max_chars
-    return f"{text[:max_chars]}…[cut by mailsift: {removed} of {len(text)} characters]", True
+    encoded = text.encode("utf-8", "replace")
+    digest = hashlib.sha256(encoded).hexdigest()[:16]
+    marker = (
+        f"…[cut by mailsift: kept {max_chars} of {len(text)} characters "
+        f"({len(encoded)} bytes), sha256 {digest}]"
+    )
+    return text[:max_chars] + marker, True

@@ -127,8 +127,9 @@ class Reporter(SpanProcessor):
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._busy = False
-        self._thread = threading.Thread(target=self._ship_forever, name="mailsift-telemetry",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._ship_forever, name="mailsift-telemetry", daemon=True
+        )
         self._thread.start()
 
     def _after_fork_in_child(self) -> None:
@@ -148,14 +149,23 @@ class Reporter(SpanProcessor):
             payload, cut = encode_span(span)
             context = span.context
             assert context is not None
-            self.outbox.add(f"{context.trace_id:032x}", f"{context.span_id:016x}",
-                            priority_of(span), payload)
+            self.outbox.add(
+                f"{context.trace_id:032x}", f"{context.span_id:016x}", priority_of(span), payload
+            )
             if cut:
                 self.outbox.count_truncation(cut)
+                logger.warning(
+                    "telemetry: span %r (%016x): %d attribute(s) over the size limit were cut "
+                    "with a marker",
+                    span.name,
+                    context.span_id,
+                    cut,
+                )
         except Exception as exc:  # the span is lost; count it so the health check reports it
             self.stats.write_failures += 1
-            logger.error("telemetry: span %r could not be written to the outbox: %r",
-                         span.name, exc)
+            logger.error(
+                "telemetry: span %r could not be written to the outbox: %r", span.name, exc
+            )
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Wait until nothing sendable is pending, or the timeout passes."""
@@ -165,8 +175,7 @@ class Reporter(SpanProcessor):
             counts = self.outbox.counts()
             if counts.pending == 0 and not self._busy:
                 return True
-            if self.breaker.state is BreakerState.OPEN:
-                return False
+            # An open circuit is waited out too: its probe may find the server back.
             time.sleep(0.05)
         return False
 
@@ -183,7 +192,9 @@ class Reporter(SpanProcessor):
         if pending:
             logger.warning(
                 "telemetry: %d span(s) remain in the outbox %s; the next mailsift process "
-                "sends them (or run `mailsift telemetry replay`)", pending, self.outbox.path,
+                "sends them (or run `mailsift telemetry replay`)",
+                pending,
+                self.outbox.path,
             )
 
     def _at_exit(self) -> None:
@@ -205,8 +216,12 @@ class Reporter(SpanProcessor):
                 logger.error(
                     "telemetry accounting mismatch: emitted %d != exported %d + pending %d + "
                     "quarantined %d + dropped %d; %d span(s) failed to reach the outbox",
-                    counts.emitted, counts.exported, counts.pending, counts.quarantined,
-                    counts.dropped, self.stats.write_failures,
+                    counts.emitted,
+                    counts.exported,
+                    counts.pending,
+                    counts.quarantined,
+                    counts.dropped,
+                    self.stats.write_failures,
                 )
                 self._last_imbalance = key
         return balanced
@@ -230,8 +245,9 @@ class Reporter(SpanProcessor):
             if not self.breaker.allow_request():
                 self._pause(min(self.breaker.seconds_until_probe(), 1.0))
                 return
-            rows = self.outbox.lease(self._owner, limit=self.settings.batch_spans,
-                                     lease_s=self.settings.lease_s)
+            rows = self.outbox.lease(
+                self._owner, limit=self.settings.batch_spans, lease_s=self.settings.lease_s
+            )
             if not rows:
                 return
             self._busy = True
@@ -241,6 +257,10 @@ class Reporter(SpanProcessor):
                 self._busy = False
 
     def _ship_rows(self, rows: list[LeasedRow]) -> None:
+        if any(row.attempts for row in rows):
+            # Rows left in the outbox by an earlier failed pass: sending them is a retry.
+            self.stats.retried += 1
+            self.outbox.count_retry()
         spans: list[ReadableSpan] = []
         by_span_id: dict[str, int] = {}
         broken: dict[int, tuple[int | None, str]] = {}
@@ -283,8 +303,9 @@ class Reporter(SpanProcessor):
                 return
             self.stats.retried += 1
             self.outbox.count_retry()
-            logger.info("telemetry: export failed (%s); retry %d in %.1fs", result.error,
-                        attempt, delay)
+            logger.info(
+                "telemetry: export failed (%s); retry %d in %.1fs", result.error, attempt, delay
+            )
             self._pause(delay)
 
     def _settle_success(self, result: ExportResult, by_span_id: dict[str, int]) -> None:
@@ -299,13 +320,17 @@ class Reporter(SpanProcessor):
         self.stats.exported += self.outbox.ack(self._owner, accepted)
         self.stats.rejected += len(quarantine)
         for rejection in result.rejected[:MAX_LOGGED_REJECTIONS]:
-            line = (f"event {rejection.event_id} (span {rejection.span_id or '-'}): "
-                    f"{rejection.status} {rejection.message}")
+            line = (
+                f"event {rejection.event_id} (span {rejection.span_id or '-'}): "
+                f"{rejection.status} {rejection.message}"
+            )
             self.stats.recent_rejections = [*self.stats.recent_rejections[-19:], line]
             logger.error("telemetry: Langfuse rejected %s", line)
         if len(result.rejected) > MAX_LOGGED_REJECTIONS:
-            logger.error("telemetry: %d more rejections in this batch not shown",
-                         len(result.rejected) - MAX_LOGGED_REJECTIONS)
+            logger.error(
+                "telemetry: %d more rejections in this batch not shown",
+                len(result.rejected) - MAX_LOGGED_REJECTIONS,
+            )
         if unidentified:
             # An OTLP partial success counts rejected spans without naming them; the rows
             # cannot be told apart, so they are acknowledged and the count is reported.
@@ -334,9 +359,10 @@ class Reporter(SpanProcessor):
 
     def _switch_to_otlp(self, spans: list[ReadableSpan]) -> ExportResult:
         logger.warning(
-            "telemetry: the Langfuse server rejected legacy trace events (\"Event type not "
-            "accepted\": it runs v4 in events_only mode); switching to OTLP ingestion and "
-            "sending %d span(s) again", len(spans),
+            'telemetry: the Langfuse server rejected legacy trace events ("Event type not '
+            'accepted": it runs v4 in events_only mode); switching to OTLP ingestion and '
+            "sending %d span(s) again",
+            len(spans),
         )
         self._exporter.close()
         self._path = IngestionPath.OTLP
@@ -347,7 +373,8 @@ class Reporter(SpanProcessor):
 
     def _note_error(self, result: ExportResult) -> None:
         self.stats.last_error = LastError(
-            at=datetime.now(UTC).isoformat(timespec="seconds"), status=result.status,
+            at=datetime.now(UTC).isoformat(timespec="seconds"),
+            status=result.status,
             message=result.error or "",
         )
         self.outbox.set_state("last_error", f"{self.stats.last_error.at} {result.error}")

@@ -18,8 +18,8 @@ from mailsift.telemetry.config import IngestionPath, LangfuseConfig
 from mailsift.telemetry.exporters.base import SpanExporter, make_http_client
 from mailsift.telemetry.exporters.legacy import LegacyExporter
 from mailsift.telemetry.exporters.otlp import OtlpExporter
-from mailsift.telemetry.ids import DerivedIdGenerator
 from mailsift.telemetry.health import HealthSnapshot
+from mailsift.telemetry.ids import DerivedIdGenerator
 from mailsift.telemetry.reporter import Reporter, ReporterSettings, ReporterStats
 from mailsift.telemetry.server_info import ServerInfo, choose_path, detect_server
 from mailsift.telemetry.trace_builder import TraceBuilder, TraceDefaults
@@ -60,8 +60,9 @@ class Telemetry:
             counts=self.reporter.counts(),
             path=stats.path,
             breaker=stats.breaker,
-            last_error=(f"{stats.last_error.at} {stats.last_error.message}"
-                        if stats.last_error else None),
+            last_error=(
+                f"{stats.last_error.at} {stats.last_error.message}" if stats.last_error else None
+            ),
             write_failures=stats.write_failures,
             unidentified_rejections=stats.unidentified_rejections,
         )

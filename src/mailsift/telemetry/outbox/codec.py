@@ -42,7 +42,9 @@ MAX_ATTRIBUTE_CHARS = 65_536
 """Longer text attributes (inputs, outputs) are cut with a marker before they are stored."""
 
 
-def encode_span(span: ReadableSpan, *, max_attribute_chars: int = MAX_ATTRIBUTE_CHARS) -> tuple[bytes, int]:
+def encode_span(
+    span: ReadableSpan, *, max_attribute_chars: int = MAX_ATTRIBUTE_CHARS
+) -> tuple[bytes, int]:
     """Encode a span for the outbox; return the bytes and how many attributes were cut."""
     context = span.context
     assert context is not None
@@ -75,11 +77,19 @@ def encode_span(span: ReadableSpan, *, max_attribute_chars: int = MAX_ATTRIBUTE_
 def decode_span(payload: bytes) -> ReadableSpan:
     record = json.loads(payload)
     trace_id = int(record["trace_id"], 16)
-    context = SpanContext(trace_id, int(record["span_id"], 16), is_remote=False,
-                          trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    context = SpanContext(
+        trace_id,
+        int(record["span_id"], 16),
+        is_remote=False,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
     parent = (
-        SpanContext(trace_id, int(record["parent_id"], 16), is_remote=False,
-                    trace_flags=TraceFlags(TraceFlags.SAMPLED))
+        SpanContext(
+            trace_id,
+            int(record["parent_id"], 16),
+            is_remote=False,
+            trace_flags=TraceFlags(TraceFlags.SAMPLED),
+        )
         if record["parent_id"]
         else None
     )

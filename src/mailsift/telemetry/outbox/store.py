@@ -25,7 +25,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     payload BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_by_priority ON outbox (priority, id);
+CREATE INDEX IF NOT EXISTS outbox_by_owner ON outbox (lease_owner);
 CREATE TABLE IF NOT EXISTS quarantine (
     id INTEGER PRIMARY KEY,
     trace_id TEXT NOT NULL,
@@ -118,8 +119,9 @@ class Outbox:
         # A connection must not cross a fork: the child opens its own.
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None or getattr(self._local, "pid", None) != os.getpid():
-            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                                         check_same_thread=False)
+            connection = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
             connection.execute("PRAGMA journal_mode=WAL")
             # NORMAL: a committed row survives a killed process; only a power cut in the
             # last moments could lose it, which costs far less than an fsync per span.
@@ -149,14 +151,20 @@ class Outbox:
         now = time.time()
         connection = self._connection()
         with _transaction(connection):
-            rows = connection.execute(
-                "SELECT id, trace_id, span_id, attempts, payload, lease_owner FROM outbox "
-                "WHERE lease_owner IS NULL OR lease_owner = ? OR lease_until < ? "
+            owners = [
+                row[0]
+                for row in connection.execute(
+                    "SELECT DISTINCT lease_owner FROM outbox WHERE lease_owner IS NOT NULL"
+                )
+            ]
+            takeable = [owner, *(other for other in owners if _owner_gone(other))]
+            marks = ",".join("?" * len(takeable))
+            claimed = connection.execute(
+                "SELECT id, trace_id, span_id, attempts, payload FROM outbox "
+                f"WHERE lease_owner IS NULL OR lease_until < ? OR lease_owner IN ({marks}) "
                 "ORDER BY id LIMIT ?",
-                (owner, now, limit * 4),
+                (now, *takeable, limit),
             ).fetchall()
-            claimed = [row for row in rows if row[5] in (None, owner) or _owner_gone(row[5])]
-            claimed = claimed[:limit]
             connection.executemany(
                 "UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id = ?",
                 [(owner, now + lease_s, row[0]) for row in claimed],
@@ -166,9 +174,12 @@ class Outbox:
     def reclaim_dead_leases(self) -> int:
         """Free rows leased by processes that no longer exist on this host."""
         connection = self._connection()
-        owners = [row[0] for row in connection.execute(
-            "SELECT DISTINCT lease_owner FROM outbox WHERE lease_owner IS NOT NULL"
-        )]
+        owners = [
+            row[0]
+            for row in connection.execute(
+                "SELECT DISTINCT lease_owner FROM outbox WHERE lease_owner IS NOT NULL"
+            )
+        ]
         dead = [owner for owner in owners if _owner_gone(owner)]
         freed = 0
         for owner in dead:
@@ -178,8 +189,9 @@ class Outbox:
             )
             freed += cursor.rowcount
         if freed:
-            logger.info("telemetry outbox: %d span(s) leased by a stopped process will be sent",
-                        freed)
+            logger.info(
+                "telemetry outbox: %d span(s) leased by a stopped process will be sent", freed
+            )
         return freed
 
     def ack(self, owner: str, ids: Iterable[int]) -> int:
@@ -193,7 +205,7 @@ class Outbox:
             _add_counter(connection, "exported", deleted)
         return deleted
 
-    def quarantine(self, owner: str, rejections: dict[int, tuple[int | None, str]]) -> int:
+    def quarantine(self, owner: str, rejections: Mapping[int, tuple[int | None, str]]) -> int:
         """Move rows the server rejected for good to the quarantine table with the reason."""
         if not rejections:
             return 0
@@ -256,12 +268,17 @@ class Outbox:
         if dropped:
             logger.warning(
                 "telemetry outbox over its %d MiB budget: dropped %d span(s) of the least "
-                "valuable kinds (generations are kept)", self.max_bytes // (1024 * 1024), dropped,
+                "valuable kinds (generations are kept)",
+                self.max_bytes // (1024 * 1024),
+                dropped,
             )
         if total > self.max_bytes:
-            logger.warning("telemetry outbox holds %d MiB of generations, over its %d MiB "
-                           "budget; they are kept", total // (1024 * 1024),
-                           self.max_bytes // (1024 * 1024))
+            logger.warning(
+                "telemetry outbox holds %d MiB of generations, over its %d MiB "
+                "budget; they are kept",
+                total // (1024 * 1024),
+                self.max_bytes // (1024 * 1024),
+            )
         return dropped
 
     # Operator actions
@@ -281,8 +298,7 @@ class Outbox:
 
     def release_all_leases(self) -> int:
         cursor = self._connection().execute(
-            "UPDATE outbox SET lease_owner = NULL, lease_until = NULL "
-            "WHERE lease_owner IS NOT NULL"
+            "UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL"
         )
         return cursor.rowcount
 
@@ -327,7 +343,8 @@ class Outbox:
     def quarantined_rows(self, limit: int = 50) -> list[dict[str, Any]]:
         rows = self._connection().execute(
             "SELECT id, trace_id, span_id, quarantined_at, status, reason FROM quarantine "
-            "ORDER BY id DESC LIMIT ?", (limit,),
+            "ORDER BY id DESC LIMIT ?",
+            (limit,),
         )
         keys = ("id", "trace_id", "span_id", "quarantined_at", "status", "reason")
         return [dict(zip(keys, row, strict=True)) for row in rows]
@@ -335,7 +352,8 @@ class Outbox:
     def set_state(self, name: str, value: str) -> None:
         self._connection().execute(
             "INSERT INTO state (name, value) VALUES (?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (name, value),
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value),
         )
 
     def state(self) -> dict[str, str]:
@@ -373,7 +391,7 @@ def _add_counter(connection: sqlite3.Connection, name: str, count: int) -> None:
 def _delete_owned(connection: sqlite3.Connection, owner: str, ids: list[int]) -> int:
     deleted = 0
     for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+        chunk = ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
         cursor = connection.execute(
             f"DELETE FROM outbox WHERE lease_owner = ? AND id IN ({marks})", (owner, *chunk)
