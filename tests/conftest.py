@@ -52,9 +52,8 @@ def engine(tmp_path: Path) -> Engine:
     return engine
 
 
-@pytest.fixture
-def run_pipeline(engine: Engine) -> RunPipeline:
-    """Return a function that runs the pipeline over sources against an LLM base URL."""
+def make_run_pipeline(engine: Engine) -> RunPipeline:
+    """Build a function that runs the pipeline over sources against an LLM base URL."""
 
     def run(
         sources: list[Path],
@@ -76,3 +75,8 @@ def run_pipeline(engine: Engine) -> RunPipeline:
         return asyncio.run(go())
 
     return run
+
+
+@pytest.fixture
+def run_pipeline(engine: Engine) -> RunPipeline:
+    return make_run_pipeline(engine)
