@@ -52,3 +52,6 @@ class DecodedEmail:
     defects: list[Defect] = field(default_factory=list)
     container: str = "mime"
     """`mime`, `outlook-msg` (an OLE2 .msg file) or `tnef` (body came from winmail.dat)."""
+
+    sender_name: str | None = None
+    """The decoded display name of the sender (`"ACME Shop" <orders@acme.example>`)."""
