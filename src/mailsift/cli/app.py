@@ -58,6 +58,9 @@ def configure_logging(verbosity: int) -> None:
     )
     # httpx logs one INFO line per request; at -v that drowns the pipeline's own lines.
     logging.getLogger("httpx").setLevel(logging.WARNING if verbosity < 2 else logging.DEBUG)
+    # tnefparse logs every corrupt structure at ERROR (one of its calls with a broken format
+    # string); mailsift records the problem as a defect on the email instead.
+    logging.getLogger("tnefparse").setLevel(logging.CRITICAL)
 
 
 def fail_usage(message: str) -> typer.Exit:
