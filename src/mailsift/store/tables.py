@@ -26,6 +26,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Deterministic constraint names: SQLite batch migrations need them to alter constraints.
@@ -46,6 +48,30 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime stored in UTC on every database.
+
+    SQLite has no time zone type: SQLAlchemy writes the wall-clock digits and drops the
+    offset, so 09:14+01:00 would read back as 09:14. Converting to UTC on the way in and
+    marking UTC on the way out gives the same value on SQLite and PostgreSQL.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: store aware datetimes only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -61,7 +87,7 @@ class Account(Base):
     host: Mapped[str] = mapped_column(String(255), default="")
     login: Mapped[str] = mapped_column(String(1024))
     user_id: Mapped[str | None] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
 
 
 class Sync(Base):
@@ -73,8 +99,8 @@ class Sync(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     source: Mapped[str] = mapped_column(String(2048))
     source_format: Mapped[str] = mapped_column(String(16))
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(16), default="running")
     messages_seen: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
@@ -103,7 +129,7 @@ class Email(Base):
     subject: Mapped[str | None] = mapped_column(Text)
     sender: Mapped[str | None] = mapped_column(String(512))
     sender_domain: Mapped[str | None] = mapped_column(String(255))
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     container: Mapped[str] = mapped_column(String(16), default="mime")
     text_chars: Mapped[int | None] = mapped_column(Integer)
     preheader: Mapped[str | None] = mapped_column(Text)
@@ -112,8 +138,8 @@ class Email(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     """`pending`, `extracted` or `failed`."""
     error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
-    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     sync: Mapped[Sync] = relationship(lazy="raise")
     account: Mapped[Account] = relationship(lazy="raise")
@@ -149,7 +175,7 @@ class Extraction(Base):
     grounding_flags: Mapped[list[dict[str, Any]]] = mapped_column(JsonColumn, default=list)
     repaired: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
 
 
 class LLMCall(Base):
@@ -183,5 +209,5 @@ class LLMCall(Base):
     prefill_ms: Mapped[float | None] = mapped_column(Float)
     decode_ms: Mapped[float | None] = mapped_column(Float)
     server_timings: Mapped[dict[str, Any] | None] = mapped_column(JsonColumn)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
