@@ -213,9 +213,9 @@ def check_write_path(
             "set LANGFUSE_INGESTION=legacy or auto, or upgrade Langfuse to 3.22 or later",
         ), None
 
-    # Mirrors start_telemetry: `mailsift run` reads the version only with ingestion auto,
-    # and leaves the v4 ingestion-version header off only when that version is below 4.
-    known_major = info.major if config.ingestion is IngestionPath.AUTO else None
+    # Mirrors start_telemetry: `mailsift run` always reads the version, and leaves the v4
+    # ingestion-version header off when that version is below 4.
+    known_major = info.major
     plan = WritePlan(
         path, info, send_ingestion_version=not (known_major is not None and known_major < 4)
     )

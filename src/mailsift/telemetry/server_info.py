@@ -18,6 +18,7 @@ from enum import StrEnum
 import httpx
 
 from mailsift.telemetry.config import IngestionPath, LangfuseConfig
+from mailsift.telemetry.exporters.base import server_message
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,8 @@ def probe_write_mode(client: httpx.Client) -> tuple[WriteMode, str | None]:
     except httpx.HTTPError as exc:
         return WriteMode.UNKNOWN, f"write-mode probe failed: {type(exc).__name__}: {exc}"
     if response.status_code != 207:
-        return WriteMode.UNKNOWN, f"write-mode probe answered {response.status_code}"
+        message = server_message(response)
+        return WriteMode.UNKNOWN, f"write-mode probe answered {response.status_code}: {message}"
     try:
         errors = response.json().get("errors") or []
     except (ValueError, AttributeError):

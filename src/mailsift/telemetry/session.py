@@ -89,14 +89,12 @@ def start_telemetry(
     settings: ReporterSettings | None = None,
 ) -> Telemetry:
     """Detect the server, pick the ingestion path and start the background reporter."""
-    server: ServerInfo | None = None
-    if config.ingestion is IngestionPath.AUTO:
-        with make_http_client(config, transport) as client:
-            server = detect_server(client)
-        if server.error:
-            logger.warning(
-                "telemetry: could not learn the Langfuse server's version: %s", server.error
-            )
+    # The version is read even when the path is forced: OTLP to a v3 server must go
+    # without the v4 ingestion header, or the spans land where v3 never shows them.
+    with make_http_client(config, transport) as client:
+        server: ServerInfo | None = detect_server(client)
+    if server is not None and server.error:
+        logger.warning("telemetry: could not learn the Langfuse server's version: %s", server.error)
     path, reason = choose_path(config, server)
     logger.info("telemetry: sending to %s over %s (%s)", config.host, path.value, reason)
 
