@@ -37,8 +37,8 @@ from mailsift.telemetry.outbox.codec import decode_span, encode_span, priority_o
 
 logger = logging.getLogger(__name__)
 
-# Whole-request statuses that say nothing about the spans themselves: the keys, the URL or
-# the account are wrong. The rows stay pending until the operator fixes the setting.
+# Whole-request statuses caused by the setup, not by the spans: the keys, the URL or the
+# account are wrong. The rows stay pending until the operator fixes the setting.
 CONFIGURATION_STATUSES = frozenset({401, 403, 404, 405})
 RETRY_BASE_S = 0.5
 RETRY_MAX_S = 30.0
@@ -60,7 +60,9 @@ class ReporterSettings:
 
     @property
     def lease_s(self) -> float:
-        # Longer than any export attempt, so a live shipper never loses its lease mid-send.
+        # Longer than one export pass with its retries normally takes. If a pass outlives
+        # it (a batch split many times), another shipper may send the rows again, and the
+        # server deduplicates them by id.
         return self.export_deadline_s * 2 + 30
 
 
@@ -73,7 +75,7 @@ class LastError:
 
 @dataclass(slots=True)
 class ReporterStats:
-    """What this process did; the outbox file holds the totals across processes."""
+    """Counts of this process; the outbox file keeps the totals across processes."""
 
     ended: int = 0
     write_failures: int = 0
