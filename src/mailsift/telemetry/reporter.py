@@ -57,6 +57,8 @@ class ReporterSettings:
     breaker_failures: int = 5
     breaker_cooldown_s: float = 30.0
     shutdown_timeout_s: float = 10.0
+    health_check_interval_s: float = 10.0
+    """How often the budget and the accounting are checked; each check scans the outbox."""
 
     @property
     def lease_s(self) -> float:
@@ -231,13 +233,18 @@ class Reporter(SpanProcessor):
     # Shipping
 
     def _ship_forever(self) -> None:
+        next_check = 0.0
         while not self._stopping.is_set():
             self._wake.wait(self.settings.schedule_delay_s)
             self._wake.clear()
             try:
                 self._ship_available()
-                self.outbox.enforce_budget()
-                self.check_balance()
+                # Both checks scan the whole outbox table, which is slow with a backlog of
+                # hundreds of thousands of rows; once per interval is enough for either.
+                if time.monotonic() >= next_check:
+                    self.outbox.enforce_budget()
+                    self.check_balance()
+                    next_check = time.monotonic() + self.settings.health_check_interval_s
             except Exception:  # the single outer catch: telemetry must never kill its thread
                 logger.exception("telemetry: unexpected error in the shipper")
                 self._pause(1.0)

@@ -107,6 +107,7 @@ class Outbox:
         self.max_bytes = max_bytes
         self._local = threading.local()
         self._pid = os.getpid()
+        self._last_over_budget_mib = 0
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connection() as connection:
             connection.executescript(SCHEMA)
@@ -272,13 +273,16 @@ class Outbox:
                 self.max_bytes // (1024 * 1024),
                 dropped,
             )
-        if total > self.max_bytes:
+        over_mib = total // (1024 * 1024)
+        if total > self.max_bytes and over_mib >= 2 * self._last_over_budget_mib:
+            # Logged again only when the backlog doubles, not on every check.
             logger.warning(
-                "telemetry outbox holds %d MiB of generations, over its %d MiB "
-                "budget; they are kept",
-                total // (1024 * 1024),
+                "telemetry outbox contains %d MiB of generations, over its %d MiB budget; "
+                "they are kept",
+                over_mib,
                 self.max_bytes // (1024 * 1024),
             )
+            self._last_over_budget_mib = max(1, over_mib)
         return dropped
 
     # Operator actions
