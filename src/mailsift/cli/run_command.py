@@ -60,8 +60,21 @@ def run(
         str | None, typer.Option("--model", help="Served model name (default: the first one).")
     ] = None,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", help="LLM requests in flight at once.")
-    ] = 4,
+        str,
+        typer.Option(
+            "--concurrency",
+            help="LLM requests in flight at once: a number, or 'auto' to find and hold the "
+            "server's capacity while running, up to --max-concurrency.",
+        ),
+    ] = "4",
+    max_concurrency: Annotated[
+        int,
+        typer.Option(
+            "--max-concurrency",
+            help="Maximum LLM requests in flight with --concurrency auto; set it at or above the "
+            "server's batch size (vLLM --max-num-seqs).",
+        ),
+    ] = 64,
     llm_timeout_s: Annotated[
         float, typer.Option("--llm-timeout", help="Read timeout per LLM request, in seconds.")
     ] = 300.0,
@@ -93,9 +106,10 @@ def run(
     for source in sources:
         if not source.exists():
             raise fail_usage(f"mail source {source} does not exist")
+    adaptive, in_flight = _parse_concurrency(concurrency, max_concurrency)
     try:
         llm = resolve_llm(
-            url=llm_url, model=model, concurrency=concurrency, read_timeout_s=llm_timeout_s
+            url=llm_url, model=model, concurrency=in_flight, read_timeout_s=llm_timeout_s
         )
         limits = ParseLimits(
             max_message_bytes=int(max_message_mib * 1024 * 1024), timeout_s=decode_timeout_s
@@ -117,7 +131,7 @@ def run(
         sources=sources,
         source_format=source_format,
         reprocess=reprocess,
-        workers=concurrency,
+        workers=llm.concurrency,
         max_body_tokens=max_body_tokens,
         limits=limits,
     )
@@ -140,9 +154,9 @@ def run(
         if langfuse is not None:
             from mailsift.telemetry import start_telemetry
 
-            telemetry = start_telemetry(langfuse)
+            telemetry = start_telemetry(langfuse, outbox_path=data / "telemetry-outbox.db")
         try:
-            summary = asyncio.run(_run_async(engine, url, llm, options, telemetry))
+            summary = asyncio.run(_run_async(engine, url, llm, options, telemetry, adaptive))
         except LLMError as exc:
             raise fail_usage(str(exc)) from None
         except MailsiftError as exc:
@@ -160,17 +174,33 @@ def run(
     raise typer.Exit(summary.exit_code)
 
 
-async def _run_async(engine, url, llm, options, telemetry) -> RunSummary:  # type: ignore[no-untyped-def]
+def _parse_concurrency(value: str, max_concurrency: int) -> tuple[bool, int]:
+    """Return (adaptive, requests in flight or their ceiling) from the two options."""
+    if value.strip().lower() == "auto":
+        if max_concurrency < 1:
+            raise fail_usage(f"--max-concurrency must be at least 1, got {max_concurrency}")
+        return True, max_concurrency
+    try:
+        return False, int(value)
+    except ValueError:
+        raise fail_usage(f"--concurrency must be a whole number or 'auto', got {value!r}") from None
+
+
+async def _run_async(engine, url, llm, options, telemetry, adaptive) -> RunSummary:  # type: ignore[no-untyped-def]
     from mailsift.extraction.extractor import Extractor
+    from mailsift.llm.adaptive import AdaptiveLimit, AdaptiveSettings
     from mailsift.llm.client import LLMClient, LLMSettings
-    from mailsift.llm.concurrency import FixedLimit
+    from mailsift.llm.concurrency import ConcurrencyLimit, FixedLimit
     from mailsift.pipeline.runner import Runner
     from mailsift.store.repository import Store
 
     settings = LLMSettings(
         base_url=url, model=llm.model, api_key=llm.api_key, read_timeout_s=llm.read_timeout_s
     )
-    async with LLMClient(settings, limit=FixedLimit(llm.concurrency)) as client:
+    limit: ConcurrencyLimit = FixedLimit(llm.concurrency)
+    if adaptive:
+        limit = AdaptiveLimit(AdaptiveSettings(max_limit=llm.concurrency))
+    async with LLMClient(settings, limit=limit) as client:
         await client.discover()
         with Progress(
             SpinnerColumn(),

@@ -1,12 +1,20 @@
 """The CPU-bound half of processing one message: decode, harvest markup, HTML to text.
 
-Runs in a worker process so that a message that makes a parser spin can be abandoned at a
-deadline without stalling the run; everything it returns is plain data that pickles.
+`prepare_message` runs in a worker process, so a message that makes a parser spin can be
+abandoned at a deadline without stalling the run. Everything it returns is plain data that
+pickles. `PreparePool` runs it for the pipeline, several messages at a time.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import multiprocessing
 import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +23,10 @@ from mailsift.errors import MessageRejected
 from mailsift.parsing import decode_message, message_identity
 from mailsift.parsing.limits import ParseLimits
 from mailsift.parsing.model import DecodedEmail
+from mailsift.sources.model import RawMessage
 from mailsift.text import fit_to_budget, harvest_schema_org, html_to_text
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -114,4 +125,154 @@ class _stage:
         self.stages.append(StageTiming(self.name, self.started_at, duration_ms))
 
 
-__all__ = ["MessageRejected", "PreparedEmail", "StageTiming", "prepare_message"]
+PrepareFunction = Callable[[bytes, ParseLimits, int], PreparedEmail]
+
+
+@dataclass(slots=True)
+class _Pending:
+    message: RawMessage
+    future: asyncio.Future[PreparedEmail] | None = None
+    started_at: float = 0.0
+    pool_generation: int = -1
+    alone: bool = False
+    """Set when the message is run again with nothing beside it, after its pool crashed."""
+
+
+class PreparePool:
+    """Prepare messages in a process pool, two per process at a time, in input order.
+
+    Each message gets `limits.timeout_s` from the moment it is handed to the pool. A message
+    past its deadline is rejected and the pool is killed, because a worker stuck in a parser
+    cannot be stopped otherwise. The other messages in flight start again on a new pool. When
+    a worker process dies, every message in flight fails with BrokenProcessPool, so each is
+    run again alone before it is blamed.
+    """
+
+    def __init__(
+        self,
+        limits: ParseLimits,
+        max_body_tokens: int,
+        processes: int,
+        prepare: PrepareFunction = prepare_message,
+    ) -> None:
+        if processes < 1:
+            raise ValueError(f"processes must be at least 1, got {processes}")
+        self._prepare = prepare
+        self._limits = limits
+        self._max_body_tokens = max_body_tokens
+        self._processes = processes
+        # Two per process keep every process busy while the event loop collects results.
+        self._depth = 2 * processes
+        self._pending: deque[_Pending] = deque()
+        self._pool: ProcessPoolExecutor | None = None
+        self._generation = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    @property
+    def full(self) -> bool:
+        return len(self._pending) >= self._depth
+
+    def add(self, message: RawMessage) -> None:
+        item = _Pending(message)
+        self._start(item)
+        self._pending.append(item)
+
+    async def next(self) -> tuple[RawMessage, PreparedEmail | str]:
+        """Return the oldest message with its preparation, or the reason it was rejected."""
+        item = self._pending.popleft()
+        while True:
+            if item.future is None or item.pool_generation != self._generation:
+                self._start(item)
+            assert item.future is not None
+            remaining = item.started_at + self._limits.timeout_s - time.monotonic()
+            try:
+                return item.message, await asyncio.wait_for(item.future, max(0.0, remaining))
+            except TimeoutError:
+                # Limit: the deadline counts from the hand-over to the pool, so a message
+                # queued behind slow ones in every process loses some of its time waiting.
+                self._kill_pool()
+                for other in self._pending:
+                    self._start(other)
+                timeout = self._limits.timeout_s
+                return item.message, f"decoding took longer than {timeout:g}s and was abandoned"
+            except BrokenProcessPool:
+                self._kill_pool()
+                if item.alone:
+                    return item.message, "the decoding process crashed on this message"
+                logger.warning(
+                    "a decoding process crashed; trying %s again on its own", item.message.location
+                )
+                item.alone = True
+            except MessageRejected as exc:
+                return item.message, str(exc)
+            except Exception as exc:  # one broken message must never stop the run
+                logger.exception("unexpected error decoding %s", item.message.location)
+                return item.message, f"internal error while decoding: {exc!r}"
+
+    def _start(self, item: _Pending) -> None:
+        if item.future is not None:
+            _discard(item.future)
+        # A pool whose worker died since the last call refuses new work; one new pool must
+        # accept it.
+        for attempt in (1, 2):
+            if self._pool is None:
+                # forkserver: forking a process that already runs threads (the db writer,
+                # httpx) can deadlock the child.
+                context = multiprocessing.get_context("forkserver")
+                self._pool = ProcessPoolExecutor(self._processes, mp_context=context)
+            item.pool_generation = self._generation
+            item.started_at = time.monotonic()
+            try:
+                item.future = asyncio.get_running_loop().run_in_executor(
+                    self._pool,
+                    self._prepare,
+                    item.message.raw,
+                    self._limits,
+                    self._max_body_tokens,
+                )
+                return
+            except BrokenProcessPool:
+                self._kill_pool()
+                if attempt == 2:
+                    raise
+
+    def _kill_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        self._generation += 1
+        if pool is None:
+            return
+        # Limit: Python 3.12 has no public way to stop a pool worker that is stuck in a
+        # parser, so the workers are killed through the executor's process table.
+        processes = dict(getattr(pool, "_processes", None) or {})
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes.values():
+            if process.is_alive():
+                process.kill()
+
+    def shutdown(self) -> None:
+        for item in self._pending:
+            if item.future is not None:
+                _discard(item.future)
+        self._pending.clear()
+        self._kill_pool()
+
+
+def _discard(future: asyncio.Future[Any]) -> None:
+    """Cancel a future whose result is no longer wanted, marking any exception as seen."""
+    if not future.done():
+        future.cancel()
+    elif not future.cancelled():
+        future.exception()
+
+
+__all__ = [
+    "MessageRejected",
+    "PrepareFunction",
+    "PreparePool",
+    "PreparedEmail",
+    "StageTiming",
+    "prepare_message",
+]
