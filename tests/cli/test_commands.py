@@ -124,3 +124,26 @@ def test_unreachable_llm_server_is_usage_error(cli, tmp_path):
 
     assert result.exit_code == 2
     assert "refused the connection" in result.output
+
+
+def test_run_reports_to_langfuse_and_summarises(cli, tmp_path, llm_server_double, langfuse_double):
+    environment = {
+        "LANGFUSE_PUBLIC_KEY": langfuse_double.config.public_key,
+        "LANGFUSE_SECRET_KEY": langfuse_double.config.secret_key,
+        "LANGFUSE_HOST": langfuse_double.base_url,
+    }
+
+    result = cli.invoke(
+        app,
+        ["run", str(SAMPLES), "--llm-url", llm_server_double.base_url, "--data-dir", str(tmp_path)],
+        env=environment,
+    )
+    status = cli.invoke(app, ["telemetry", "status", "--json", "--data-dir", str(tmp_path)])
+
+    counts = json.loads(status.stdout)
+    assert result.exit_code == 0, result.output
+    assert "via otlp" in " ".join(result.output.split())
+    assert counts["emitted"] == counts["exported"] > 0
+    assert counts["pending"] == counts["quarantined"] == 0
+    langfuse_double.flush_ingestion()
+    assert len({row.trace_id for row in langfuse_double.event_rows()}) == SAMPLE_COUNT

@@ -92,6 +92,14 @@ def run(
     decode_timeout_s: Annotated[
         float, typer.Option("--decode-timeout", help="Seconds allowed to decode one message.")
     ] = 10.0,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            help="Serve telemetry health as Prometheus metrics on this loopback port "
+            "(/metrics, /health) while running.",
+        ),
+    ] = None,
     db: DbOption = None,
     data_dir: DataDirOption = None,
     verbose: VerboseOption = 0,
@@ -103,6 +111,11 @@ def run(
     from mailsift.store.database import create_db_engine, upgrade
 
     configure_logging(verbose)
+    from mailsift.telemetry.lifecycle import exit_on_sigterm
+
+    # SIGTERM (a container stop) then takes the normal exit path: the embedded server is
+    # stopped and telemetry is flushed within its deadline, the rest kept in the outbox.
+    exit_on_sigterm()
     for source in sources:
         if not source.exists():
             raise fail_usage(f"mail source {source} does not exist")
@@ -155,6 +168,11 @@ def run(
             from mailsift.telemetry import start_telemetry
 
             telemetry = start_telemetry(langfuse, outbox_path=data / "telemetry-outbox.db")
+            if metrics_port is not None:
+                from mailsift.telemetry.lifecycle import MetricsServer
+
+                metrics = MetricsServer(telemetry.health, metrics_port).start()
+                stack.callback(metrics.stop)
         try:
             summary = asyncio.run(_run_async(engine, url, llm, options, telemetry, adaptive))
         except LLMError as exc:
