@@ -7,27 +7,28 @@ with a bounded queue answers 503. `AdaptiveLimit` searches for that knee while t
 
 - Measurement. Each limit is judged on a cohort of requests. After a change the cohort
   waits until the first request sent under the new limit completes, so the server is in
-  its new steady state. The next `limit` requests sent (half as many in slow start, and
-  at least `min_cohort_requests`) form the cohort, and it closes when all of them are back.
-  Goodput follows from Little's law:
-  mean requests in flight times completion tokens per second of latency, summed over the
-  cohort's successful requests, so retries and errors earn nothing. Averaging every
-  member's latency, instead of counting completions in a time window, is what keeps the
-  estimate steady when requests that joined the server's batch together finish together.
-- Slow start. From `initial_limit` (8) the limit doubles while each doubling raises goodput by
-  at least `min_elasticity` times the relative increase of the limit (10% per doubling by
-  default). The first doubling that does not pay returns to the previous limit.
+  its new steady state. The next `limit` requests sent (half as many in slow start, and at
+  least `min_cohort_requests`) form the cohort, and it closes when all of them are back.
+  Goodput follows from Little's law: mean requests in flight times completion tokens per
+  second of latency, summed over the cohort's successful requests, so retries and errors
+  earn nothing. Averaging every member's latency, instead of counting completions in a
+  time window, keeps the estimate steady when requests that joined the server's batch
+  together also finish together.
+- Slow start. From `initial_limit` (8) the limit doubles while each doubling raises
+  goodput by at least `min_elasticity` times the relative increase of the limit (10% per
+  doubling by default). The first doubling that does not pay returns to the previous
+  limit, and the first probe goes up if that doubling gained anything, down otherwise.
 - Additive probing. After `hold_cohorts` cohorts at a limit it tries `step` more slots,
   where step is `probe_fraction` of the limit and at least 1. The step is kept if goodput
   rose by at least `min_gain`, and by `min_elasticity` times the relative increase, and
   probing continues upwards. Otherwise the limit returns, and the next probe goes down
-  instead. A step down is kept if goodput fell by less than `min_gain`: those slots only
-  queued, and dropping them lowers latency at no cost. Each failed probe doubles the wait
-  before the next one, up to `MAX_HOLD_FACTOR` times `hold_cohorts`, because a failed probe
-  down costs goodput for one cohort.
+  instead. A step down is kept if goodput stays within `min_gain` of the limit the descent
+  started from: those slots only queued, and dropping them lowers latency at no cost. Each
+  failed probe doubles the wait before the next one, up to `MAX_HOLD_FACTOR` times
+  `hold_cohorts`, because a failed probe down costs goodput for one cohort.
 - Multiplicative decrease. A 503 or 429, a transport error or a timeout (the client reports
   all of these as `overloaded=True`) cuts the limit to `backoff_factor` of itself, at most
-  once per round trip: failures of requests sent before the last cut are ignored. A cohort
+  once per round trip: failures of requests let in before the last cut are ignored. A cohort
   whose latency per output token exceeds `latency_tolerance` times the lowest of recent
   cohorts is cut the same way, as a guard against queueing that the goodput rule missed.
   A server's decode step also slows down as its batch grows without any queueing, so the
@@ -73,7 +74,7 @@ class AdaptiveSettings:
     """Limit before the first measurement; None means 8, or `max_limit` if lower."""
     min_cohort_requests: int = 8
     """Minimum requests in a cohort; a cohort also has at least `limit` requests."""
-    min_gain: float = 0.015
+    min_gain: float = 0.01
     """Relative goodput change treated as noise between two cohorts."""
     min_elasticity: float = 0.1
     """Relative goodput gain required per relative increase of the limit."""
@@ -243,6 +244,7 @@ class AdaptiveLimit:
         self._cohorts_held = 0  # cohorts measured at the accepted limit since the last probe
         self._hold_length = self.settings.hold_cohorts
         self._next_probe = _Phase.PROBE_UP
+        self._descent_reference: _Measurement | None = None
         self._recent_s_per_token: deque[float] = deque(maxlen=LATENCY_HISTORY_COHORTS)
         self._permits_before_decrease = 0
         self._decreased_at = -math.inf
@@ -376,7 +378,10 @@ class AdaptiveLimit:
         if accepted is not None and grew and not self._pays(accepted, measured):
             self._phase = _Phase.HOLD
             self._set_reference(accepted)
-            self._next_probe = _Phase.PROBE_DOWN
+            # Some gain from the doubling, though too little to keep it, means the knee lies
+            # above the limit kept; no gain at all means it may lie below.
+            gained = measured.goodput >= accepted.goodput * (1 + self.settings.min_gain)
+            self._next_probe = _Phase.PROBE_UP if gained else _Phase.PROBE_DOWN
             self._change(now, accepted.limit, _gain_reason(accepted, measured, "slow start"))
             return
 
@@ -418,6 +423,9 @@ class AdaptiveLimit:
         if direction is _Phase.PROBE_UP:
             self._change(now, min(self.settings.max_limit, self.limit + step), "probe up")
         else:
+            # Every step down is judged against the limit the descent started from, so
+            # losses below min_gain cannot add up over several steps.
+            self._descent_reference = self._reference()
             self._change(now, max(1, self.limit - step), "probe down")
 
     def _probe_up(self, now: float, measured: _Measurement) -> None:
@@ -434,7 +442,8 @@ class AdaptiveLimit:
 
     def _probe_down(self, now: float, measured: _Measurement) -> None:
         reference = self._reference()
-        if measured.goodput < reference.goodput * (1 - self.settings.min_gain):
+        start = self._descent_reference or reference
+        if measured.goodput < start.goodput * (1 - self.settings.min_gain):
             self._revert(now, measured, reference, _Phase.PROBE_UP, "probe down")
             return
         self._accept_probe(measured)
