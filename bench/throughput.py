@@ -22,10 +22,10 @@ The double runs in its own process, with prefill time off so that its capacity,
 cache (vLLM replies do not report cached tokens). A run's throughput is the completion
 tokens of its successful calls divided by the time from its first request to its last
 response, so it includes the ramp-up and the drain at the end. The steady state covers
-the second half of the time from the first request to the last one sent; each call's
+the second half of the time from the first request to the last one sent. There each call's
 tokens are spread over its prefill and decode time, as the double's per-request metrics
-report them, and counted for the part that falls inside that half. The result is a
-Markdown table on stdout.
+report them, and count for the part that falls inside that half. The result is a Markdown
+table on stdout.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ SCHEMA = {"type": "object", "properties": {"label": {"type": "string"}}, "requir
 # ResizableSemaphore
 
 
-def test_semaphore_lowered_keeps_holders_and_blocks_newcomers():
+def test_semaphore_lowered_blocks_only_newcomers():
     async def scenario() -> tuple[int, bool, bool]:
         semaphore = ResizableSemaphore(3)
         for _ in range(3):
@@ -115,8 +115,8 @@ def test_adaptive_settings_start_below_small_ceiling():
 
 
 # Decisions, on a fake clock: every round sends `limit` requests at once, and a simulated
-# server with `batch` slots answers them all after `step_s * max(1, sent / batch)`, so its
-# goodput grows with the limit up to `batch` and stays flat beyond.
+# server with `batch` slots completes them all after `step_s * max(1, sent / batch)`, so
+# its goodput grows with the limit up to `batch` and stays flat beyond.
 
 
 @dataclass
@@ -162,7 +162,7 @@ def _simulate(
     return limit, limits
 
 
-def test_slow_start_doubles_until_goodput_stops_growing():
+def test_slow_start_doubles_until_goodput_flat():
     limit, limits = _simulate(AdaptiveSettings(max_limit=256), batch=32, rounds=40)
 
     doubled = [change.new for change in limit.changes][:3]
@@ -181,7 +181,7 @@ def test_limit_never_exceeds_ceiling():
     assert all(change.new <= 20 for change in limit.changes)
 
 
-def test_probing_settles_just_above_the_batch_size():
+def test_probing_settles_above_batch_size():
     limit, limits = _simulate(
         AdaptiveSettings(max_limit=64, initial_limit=40), batch=24, rounds=120
     )
@@ -288,7 +288,7 @@ async def _load(server: LLMServerDouble, limit: AdaptiveLimit, tasks: int, secon
     return load
 
 
-def test_double_converges_near_its_batch_size():
+def test_double_converges_near_batch_size():
     timing = TimingModel(
         decode_step_s=0.01,
         decode_step_growth_s_per_request=0.0005,
@@ -308,7 +308,7 @@ def test_double_converges_near_its_batch_size():
     assert max_in_flight <= max(change.new for change in limit.changes)
 
 
-def test_double_answering_503_makes_it_back_off():
+def test_double_503_makes_limit_back_off():
     # 4 requests run and 2 wait; a 7th request at the server gets 503.
     timing = TimingModel(decode_step_s=0.01, max_batch_size=4, max_queue=2, completion_tokens=8)
     limit = AdaptiveLimit(AdaptiveSettings(max_limit=64, initial_limit=12))

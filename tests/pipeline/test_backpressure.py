@@ -1,4 +1,4 @@
-"""Bounded buffering: a slow LLM server stops the reading, a slow store never stops requests."""
+"""Stages and bounded buffers: a slow LLM server pauses reading, a slow store pauses no request."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ class _SlowStore(Store):
         return super().save_result(email_id, result)
 
 
-def test_slow_store_never_holds_up_the_next_request(engine: Engine, tmp_path: Path):
+def test_slow_store_leaves_requests_flowing(engine: Engine, tmp_path: Path):
     mbox = tmp_path / "mail.mbox"
     _write_mbox(mbox, 8)
     timing = TimingModel(decode_step_s=0.01, completion_tokens=4)
@@ -126,7 +126,7 @@ def test_slow_store_never_holds_up_the_next_request(engine: Engine, tmp_path: Pa
     assert max(store.in_flight_during_saves) == 1
 
 
-def test_stage_failure_raises_its_own_error(engine: Engine, tmp_path: Path):
+def test_stage_failure_raises_own_error(engine: Engine, tmp_path: Path):
     missing = tmp_path / "no-such-mailbox"
 
     async def run() -> None:

@@ -3,7 +3,7 @@
 A continuous-batching server (vLLM, TGI, llama.cpp with slots) produces more tokens per
 second as more requests share a decode step, up to its maximum batch size. Past that point
 extra requests only wait in its queue: throughput stays flat, latency grows, and a server
-with a bounded queue answers 503. `AdaptiveLimit` searches for that knee while the run goes:
+with a bounded queue replies 503. `AdaptiveLimit` searches for that knee while the run goes:
 
 - Measurement. Each limit is judged on a cohort of requests. After a change the cohort
   waits until the first request sent under the new limit completes, so the server is in
@@ -57,7 +57,8 @@ from mailsift.llm.concurrency import ResizableSemaphore
 logger = logging.getLogger(__name__)
 
 DEFAULT_INITIAL_LIMIT = 8
-"""Few servers run fewer requests at once than this; starting here saves slow-start steps."""
+"""Starting at 8 rather than 1 saves three slow-start steps. A server with fewer slots
+queues the extra requests, which costs latency but no throughput."""
 MAX_HOLD_FACTOR = 8
 """After repeated failed probes, probing slows down to once per this many hold periods."""
 LATENCY_HISTORY_COHORTS = 32
@@ -340,7 +341,6 @@ class AdaptiveLimit:
         closed = self._cohort
         closed.accumulate(now, self._semaphore.held)
         measurement = closed.measurement(now)
-        self._cohort = self._new_cohort(closed.serial + 1)
         if measurement is not None:
             logger.debug(
                 "LLM concurrency cohort (%s): limit %d, %.0f tokens/s, %.1f ms per token",
@@ -350,8 +350,9 @@ class AdaptiveLimit:
                 measurement.s_per_token * 1000,
             )
             self._decide(now, measurement)
-        if self._cohort.serial == closed.serial + 1:
-            # Same limit as the cohort just measured: the server is already settled.
+        if self._cohort is closed:
+            # The limit stayed, so the server is already settled for the next cohort.
+            self._cohort = self._new_cohort(closed.serial + 1)
             self._cohort.opened_at = now
             self._cohort.settle(now, self._semaphore.held)
 
@@ -378,8 +379,8 @@ class AdaptiveLimit:
         if accepted is not None and grew and not self._pays(accepted, measured):
             self._phase = _Phase.HOLD
             self._set_reference(accepted)
-            # Some gain from the doubling, though too little to keep it, means the knee lies
-            # above the limit kept; no gain at all means it may lie below.
+            # A doubling that gained a little, though too little to keep, puts the knee above
+            # the limit kept. A doubling that gained nothing means it may lie below.
             gained = measured.goodput >= accepted.goodput * (1 + self.settings.min_gain)
             self._next_probe = _Phase.PROBE_UP if gained else _Phase.PROBE_DOWN
             self._change(now, accepted.limit, _gain_reason(accepted, measured, "slow start"))

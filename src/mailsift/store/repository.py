@@ -5,8 +5,8 @@ one writer at a time, and keeping writes off the event loop means storing a resu
 delays the next LLM request.
 
 The three calls made for every email (`claim_email`, `save_result`, `load_context`) use
-SQLAlchemy Core statements built once at import. The ORM unit of work cost about three
-times as much per email, measured with `bench/non_llm_work.py`. The rarer calls keep the ORM.
+SQLAlchemy Core statements built once at import, because the ORM's unit of work cost
+several times as much per email. The rarer calls keep the ORM.
 """
 
 from __future__ import annotations
