@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import statistics
 from pathlib import Path
 from typing import Annotated
 
@@ -261,11 +260,9 @@ def print_summary(summary: RunSummary) -> None:
     if done:
         table.add_row("LLM time per email", f"{summary.llm_ms / done:.0f} ms")
     if summary.prepare_ms:
-        table.add_row(
-            "prepare per email (median)", f"{statistics.median(summary.prepare_ms):.1f} ms"
-        )
+        table.add_row("prepare per email (median)", f"{summary.prepare_ms.median:.1f} ms")
     if summary.store_ms:
-        table.add_row("store per email (median)", f"{statistics.median(summary.store_ms):.1f} ms")
+        table.add_row("store per email (median)", f"{summary.store_ms.median:.1f} ms")
     table.add_row("telemetry", summary.telemetry)
     console.print(table)
     for failure in summary.failures:

@@ -9,8 +9,8 @@ Shape of a run (one event loop, three stages joined by bounded queues):
 Preparation runs ahead of the LLM calls, so a worker finds its next email decoded and
 claimed. Workers hand each result to the storer and take the next email at once: storing and
 telemetry hold them up only when the storer falls a whole queue behind. Every queue is
-bounded, so when the LLM server is slower than parsing the reader stops reading, and memory
-stays flat however large the source is.
+bounded, so when the LLM server is slower than parsing the reader stops reading, and the
+number of emails held in memory does not depend on the size of the source.
 """
 
 from __future__ import annotations
@@ -230,7 +230,7 @@ class Runner:
         if isinstance(outcome, str):
             await self._reject(sync, message, outcome)
             return
-        self.summary.prepare_ms.append(sum(stage.duration_ms for stage in outcome.stages))
+        self.summary.prepare_ms.add(sum(stage.duration_ms for stage in outcome.stages))
         try:
             claim = await self._in_db(
                 self.store.claim_email, sync, message, outcome, reprocess=self.options.reprocess
@@ -341,7 +341,7 @@ class Runner:
             reason = stored.error or "internal error while storing"
             self.summary.failures.append(Failure(work.location, work.identity, reason))
         else:
-            self.summary.store_ms.append(stored.store.duration_ms)
+            self.summary.store_ms.add(stored.store.duration_ms)
             self._count(work, result)
             if self.on_result is not None:
                 self.on_result(work.email_id, work.prepared, result)

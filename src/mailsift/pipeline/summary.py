@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from mailsift.pipeline.durations import DurationDigest
+
 
 @dataclass(frozen=True, slots=True)
 class Failure:
@@ -26,9 +28,9 @@ class RunSummary:
     completion_tokens: int = 0
     llm_ms: float = 0.0
     """Sum of client-side LLM latencies; with concurrency it exceeds wall time."""
-    prepare_ms: list[float] = field(default_factory=list)
+    prepare_ms: DurationDigest = field(default_factory=DurationDigest)
     """Per email: decode, markup and HTML-to-text time."""
-    store_ms: list[float] = field(default_factory=list)
+    store_ms: DurationDigest = field(default_factory=DurationDigest)
     model: str | None = None
     telemetry: str = "off"
 
