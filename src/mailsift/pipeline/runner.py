@@ -29,6 +29,7 @@ from typing import Any, Protocol, TypeVar
 from mailsift.errors import MailsiftError
 from mailsift.extraction.extractor import EmailForExtraction, ExtractionResult, Extractor
 from mailsift.parsing.limits import ParseLimits
+from mailsift.pipeline import heap
 from mailsift.pipeline.prepare import (
     PreparedEmail,
     PrepareFunction,
@@ -137,6 +138,7 @@ class Runner:
         self.telemetry = telemetry
         self.summary = RunSummary()
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailsift-db")
+        self._next_heap_trim = time.monotonic() + heap.TRIM_INTERVAL_S
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailsift-reader")
         self._preparer = PreparePool(
             options.limits, options.max_body_tokens, options.prepare_processes, prepare
@@ -306,6 +308,9 @@ class Runner:
                 batch.append(item)
             for stored in await self._in_db(self._store_batch, batch):
                 self._settle(stored)
+            if time.monotonic() >= self._next_heap_trim:
+                self._next_heap_trim = time.monotonic() + heap.TRIM_INTERVAL_S
+                await self._in_db(heap.release_free_heap)
 
     def _store_batch(self, batch: list[_Finished]) -> list[_Stored]:
         """Save each result and build its trace; runs on the database thread."""
