@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    /work/devvenv/bin/python bench/html_to_text.py [--repeats N]
+    .venv/bin/python bench/html_to_text.py [--repeats N]
 
 The corpus is read from ../shared/corpus/public beside the checkout: the text/html parts
 of every .eml (decoded with the standard library) plus the HTML files of

@@ -240,7 +240,7 @@ def run_pipeline(
         ]
     engine.dispose()
     changes = sum(1 for line in finished.stderr.splitlines() if "LLM concurrency" in line)
-    note = f"{emails} emails, CLI wall time {wall_s:.1f} s"
+    note = f"{emails:,} emails, CLI wall time {wall_s:.1f} s"
     if concurrency == "auto":
         last = [line for line in finished.stderr.splitlines() if "LLM concurrency" in line]
         final = last[-1].split("LLM concurrency ")[1].split(" (")[0] if last else "none"
