@@ -243,7 +243,7 @@ def test_log_line_counts_the_changes_not_shown(caplog):
     _simulate(AdaptiveSettings(max_limit=256, log_interval_s=2.5), batch=32, rounds=30)
 
     lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
-    assert any("earlier change(s) not shown" in line for line in lines)
+    assert any("change(s) since the previous line were logged at DEBUG" in line for line in lines)
 
 
 # Against the LLM server double: real HTTP, the double's batching model, seconds of run.

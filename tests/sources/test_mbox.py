@@ -1,7 +1,8 @@
-"""The streaming mbox reader splits files exactly as the standard library's `mailbox.mbox`."""
+"""The streaming mbox reader: split as `mailbox.mbox` splits, but only at dated separators."""
 
 from __future__ import annotations
 
+import logging
 import mailbox
 import os
 import random
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from mailsift.errors import SourceError
-from mailsift.sources.files import iter_mbox
+from mailsift.sources import SourceFormat, detect_format
+from mailsift.sources.mbox import DATED_SEPARATOR, iter_mbox
 
 FROM = b"From sender@example.com Thu Dec  3 10:00:00 2026\n"
 
@@ -24,7 +26,9 @@ EDGE_CASES = {
     "empty message": FROM + FROM + b"Subject: b\n\nbody\n",
     "escaped From kept": FROM + b"Subject: a\n\n>From here\n>>From there\n",
     "CRLF lines": FROM.replace(b"\n", b"\r\n") + b"Subject: a\r\n\r\nbody\r\n\r\n" + FROM,
-    "From inside a body splits": FROM + b"Subject: a\n\nsee below\nFrom now on\n",
+    "undated separators split at every From": (
+        b"From x\nSubject: a\n\nsee below\nFrom now on\n\nFrom y\nSubject: b\n"
+    ),
     "no From line at all": b"Subject: a\n\nbody\n",
     "empty file": b"",
 }
@@ -101,3 +105,70 @@ def test_missing_mbox_names_the_file(tmp_path: Path):
 
     with pytest.raises(SourceError, match=r"absent\.mbox cannot be opened"):
         list(iter_mbox(missing))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"From MAILER-DAEMON Thu Dec  3 10:00:00 2026\n",
+        b"From 1784473917263@xxx Sat Jan 01 00:00:00 +0000 2022\r\n",
+        b"From - Thu Dec 03 10:00:00 2026\n",
+        b"From someone@example.com Fri Jul  8 12:08 2011\n",
+    ],
+)
+def test_writer_separators_are_dated(line: bytes):
+    assert DATED_SEPARATOR.match(line)
+
+
+@pytest.mark.parametrize(
+    "line", [b"From the desk of the manager: thanks.\n", b"From now on\n", b"From 10:30 2024\n"]
+)
+def test_body_lines_are_not_separators(line: bytes):
+    assert DATED_SEPARATOR.match(line) is None
+
+
+def test_undated_body_from_line_stays_in_message(tmp_path: Path, caplog):
+    path = tmp_path / "box.mbox"
+    first = b"Subject: a\n\nFrom the desk of the manager: thanks.\n>From quoted\n"
+    path.write_bytes(FROM + first + b"\n" + FROM + b"Subject: b\n\nbody\n")
+
+    with caplog.at_level(logging.INFO, logger="mailsift.sources.mbox"):
+        messages = [message.raw for message in iter_mbox(path)]
+
+    assert messages == [first, b"Subject: b\n\nbody\n"]
+    assert "kept 1 undated `From ` line(s) as message text" in caplog.text
+
+
+def test_text_before_first_separator_is_warned(tmp_path: Path, caplog):
+    path = tmp_path / "box.mbox"
+    path.write_bytes(b"Exported by a mail tool\n\n" + FROM + b"Subject: a\n\nbody\n")
+
+    with caplog.at_level(logging.WARNING, logger="mailsift.sources.mbox"):
+        messages = [message.raw for message in iter_mbox(path)]
+
+    assert messages == [b"Subject: a\n\nbody\n"]
+    assert "23 bytes of text before the first `From ` line" in caplog.text
+
+
+DETECTION_CASES = {
+    "starts with From": (FROM + b"Subject: a\n\nbody\n", SourceFormat.MBOX),
+    "text before a dated separator": (
+        b"Exported by a mail tool\n\n" + FROM + b"Subject: a\n\nbody\n",
+        SourceFormat.MBOX,
+    ),
+    "message quoting a separator": (
+        b"Subject: a\nFrom: b@example.com\n\n" + FROM + b"quoted\n",
+        SourceFormat.EML,
+    ),
+    "text with an undated From line": (b"notes\nFrom now on\n", SourceFormat.EML),
+}
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"), DETECTION_CASES.values(), ids=DETECTION_CASES.keys()
+)
+def test_format_detection(tmp_path: Path, content: bytes, expected: SourceFormat):
+    path = tmp_path / "mail"
+    path.write_bytes(content)
+
+    assert detect_format(path) is expected

@@ -535,7 +535,9 @@ class AdaptiveLimit:
             self._unlogged += 1
             logger.debug("LLM concurrency %d -> %d (%s)", old, new, reason)
             return
-        more = f"; {self._unlogged} earlier change(s) not shown" if self._unlogged else ""
+        more = ""
+        if self._unlogged:
+            more = f"; {self._unlogged} change(s) since the previous line were logged at DEBUG"
         logger.info("LLM concurrency %d -> %d (%s)%s", old, new, reason, more)
         self._last_log_at = now
         self._unlogged = 0

@@ -8,7 +8,8 @@ from enum import StrEnum
 from pathlib import Path
 
 from mailsift.errors import SourceError
-from mailsift.sources.files import iter_eml_folder, iter_maildir, iter_mbox
+from mailsift.sources.files import iter_eml_folder, iter_maildir, starts_with_header
+from mailsift.sources.mbox import HEAD_SCAN_BYTES, find_first_separator, iter_mbox
 from mailsift.sources.model import RawMessage
 
 logger = logging.getLogger(__name__)
@@ -21,7 +22,11 @@ class SourceFormat(StrEnum):
 
 
 def detect_format(path: Path) -> SourceFormat:
-    """Tell a Maildir (cur/ and new/), an mbox (a file starting with `From `) and a folder."""
+    """Tell a Maildir (cur/ and new/), an mbox, a folder and a single message file.
+
+    An mbox starts with `From `, or has a dated `From ` separator line in its first 64 KiB
+    and does not start with a header field.
+    """
     if not path.exists():
         raise SourceError(f"mail source {path} does not exist")
 
@@ -32,10 +37,14 @@ def detect_format(path: Path) -> SourceFormat:
 
     try:
         with path.open("rb") as handle:
-            head = handle.read(5)
+            head = handle.read(HEAD_SCAN_BYTES)
     except OSError as exc:
         raise SourceError(f"mail source {path} cannot be read: {exc.strerror}") from exc
-    if head == b"From ":
+    if head.startswith(b"From "):
+        return SourceFormat.MBOX
+    # Some exports put a line of text before the first separator. A file whose first line
+    # is a header field is one message, even if its body contains a dated `From ` line.
+    if not starts_with_header(head) and find_first_separator(head) is not None:
         return SourceFormat.MBOX
     # A single .eml or .msg file is a one-message source.
     return SourceFormat.EML

@@ -1,4 +1,4 @@
-"""Readers for local mail files. Each yields raw bytes and never parses them."""
+"""Readers for .eml folders and Maildirs. Each yields raw bytes and never parses them."""
 
 from __future__ import annotations
 
@@ -47,7 +47,11 @@ def _looks_like_mail(path: Path) -> bool:
             head = handle.read(2048)
     except OSError:
         return False
-    # The first line of a message is a header ("Name: value") or an mbox "From " line.
+    return starts_with_header(head)
+
+
+def starts_with_header(head: bytes) -> bool:
+    """Tell whether `head` starts with a header field line ("Name: value"), as a message does."""
     first_line = head.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0]
     name, colon, _ = first_line.partition(b":")
     return bool(colon) and b" " not in name.strip() and bool(name.strip())
@@ -58,51 +62,6 @@ def _read_file(path: Path) -> RawMessage:
         return RawMessage(raw=path.read_bytes(), location=str(path))
     except OSError as exc:
         raise SourceError(f"mail file {path} cannot be read: {exc.strerror}") from exc
-
-
-def iter_mbox(path: Path) -> Iterator[RawMessage]:
-    """Yield the messages of an mbox file as bytes, without the `From ` separator line.
-
-    The file is split exactly as `mailbox.mbox` splits it: every line that starts with
-    `From ` begins a message, and one blank line before it (or before the end of the file)
-    belongs to no message. `mailbox.mbox` reads the whole file for an index of offsets
-    before it returns the first message, and for 100,000 messages that index takes 19.6 MB
-    (tracemalloc, CPython 3.12). Reading in one pass keeps one message in memory and
-    returns the first one at once.
-    """
-    try:
-        handle = path.open("rb")
-    except OSError as exc:
-        raise SourceError(f"mbox {path} cannot be opened: {exc.strerror}") from exc
-
-    with handle:
-        # Limit: bodies are returned as stored. mboxrd `>From ` escapes are not undone,
-        # because mboxo and mboxrd cannot be told apart from the file alone.
-        lines: list[bytes] | None = None  # None until the first `From ` line
-        index = 0
-        last_was_blank = False
-        try:
-            for line in handle:
-                if line.startswith(b"From "):
-                    if lines is not None:
-                        yield _mbox_message(path, index, lines, last_was_blank)
-                        index += 1
-                    lines = []
-                elif lines is not None:
-                    lines.append(line)
-                last_was_blank = line == b"\n"
-        except OSError as exc:
-            raise SourceError(
-                f"mbox {path} cannot be read after message {index}: {exc.strerror}"
-            ) from exc
-        if lines is not None:
-            yield _mbox_message(path, index, lines, last_was_blank)
-
-
-def _mbox_message(path: Path, index: int, lines: list[bytes], last_was_blank: bool) -> RawMessage:
-    if last_was_blank and lines:
-        lines.pop()
-    return RawMessage(raw=b"".join(lines), location=f"{path}#{index}")
 
 
 def iter_maildir(path: Path) -> Iterator[RawMessage]:
