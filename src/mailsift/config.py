@@ -52,7 +52,10 @@ def resolve_llm(
                 f"invalid LLM URL {resolved_url!r}: expected http(s)://host[:port]/v1"
             )
     if concurrency < 1:
-        raise ConfigError(f"--concurrency must be at least 1, got {concurrency}")
+        raise ConfigError(
+            f"--concurrency must be at least 1, got {concurrency}; give the number of LLM "
+            "requests to keep in flight, or 'auto'"
+        )
     if read_timeout_s <= 0:
         raise ConfigError(f"--llm-timeout must be positive, got {read_timeout_s}")
     return LLMConfig(

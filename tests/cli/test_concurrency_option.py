@@ -48,6 +48,7 @@ def test_auto_concurrency_processes_samples(tmp_path: Path):
     ("arguments", "message"),
     [
         (["--concurrency", "many"], "--concurrency must be a whole number or 'auto', got 'many'"),
+        (["--concurrency", "many"], "for example --concurrency 16, or --concurrency auto"),
         (
             ["--concurrency", "auto", "--max-concurrency", "0"],
             "--max-concurrency must be at least 1",

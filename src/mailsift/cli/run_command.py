@@ -195,12 +195,18 @@ def _parse_concurrency(value: str, max_concurrency: int) -> tuple[bool, int]:
     """Return (adaptive, requests in flight or their ceiling) from the two options."""
     if value.strip().lower() == "auto":
         if max_concurrency < 1:
-            raise fail_usage(f"--max-concurrency must be at least 1, got {max_concurrency}")
+            raise fail_usage(
+                f"--max-concurrency must be at least 1, got {max_concurrency}; set it at or "
+                "above the LLM server's batch size (vLLM: --max-num-seqs)"
+            )
         return True, max_concurrency
     try:
         return False, int(value)
     except ValueError:
-        raise fail_usage(f"--concurrency must be a whole number or 'auto', got {value!r}") from None
+        raise fail_usage(
+            f"--concurrency must be a whole number or 'auto', got {value!r}; for example "
+            "--concurrency 16, or --concurrency auto to find the LLM server's limit"
+        ) from None
 
 
 async def _run_async(engine, url, llm, options, telemetry, adaptive) -> RunSummary:  # type: ignore[no-untyped-def]
