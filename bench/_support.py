@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.connection
+import os
 import random
 import statistics
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -41,6 +43,26 @@ def double_in_process(timing: TimingModel) -> Iterator[str]:
         process.join(15)
         if process.is_alive():
             process.kill()
+
+
+def mailsift_run(
+    mbox: Path, base_url: str, database: Path, data_dir: Path, *options: str
+) -> tuple[list[str], dict[str, str]]:
+    """Return the command line and environment that run `mailsift run` over `mbox`.
+
+    `options` are extra `mailsift run` options, such as `--concurrency auto`.
+    """
+    command = [
+        str(Path(sys.executable).with_name("mailsift")),
+        "run",
+        str(mbox),
+        "--llm-url",
+        base_url,
+        "--db",
+        f"sqlite:///{database}",
+        *options,
+    ]
+    return command, {**os.environ, "MAILSIFT_DATA_DIR": str(data_dir)}
 
 
 def percentile(values: list[float], fraction: float) -> float:

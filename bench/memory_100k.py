@@ -17,7 +17,6 @@ sampled.
 from __future__ import annotations
 
 import argparse
-import os
 import sqlite3
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _support import double_in_process, write_mbox
+from _support import double_in_process, mailsift_run, write_mbox
 
 from mailsift.testing.llm import TimingModel
 
@@ -101,18 +100,9 @@ def main() -> int:
         peak_kib = 0
 
         with double_in_process(TimingModel()) as base_url:
-            command = [
-                str(Path(sys.executable).with_name("mailsift")),
-                "run",
-                str(mbox),
-                "--llm-url",
-                base_url,
-                "--concurrency",
-                arguments.concurrency,
-                "--db",
-                f"sqlite:///{database}",
-            ]
-            environment = {**os.environ, "MAILSIFT_DATA_DIR": str(folder / "data")}
+            command, environment = mailsift_run(
+                mbox, base_url, database, folder / "data", "--concurrency", arguments.concurrency
+            )
             started = time.monotonic()
             process = subprocess.Popen(
                 command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

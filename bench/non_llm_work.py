@@ -39,7 +39,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from mailsift.errors import MessageRejected
-from mailsift.extraction.extractor import EmailForExtraction, ExtractionResult, Extractor
+from mailsift.extraction.extractor import ExtractionResult, Extractor
 from mailsift.llm.client import LLMClient, LLMSettings
 from mailsift.parsing.limits import ParseLimits
 from mailsift.pipeline.prepare import PreparedEmail, StageTiming, prepare_message
@@ -69,17 +69,7 @@ async def extract_all(prepared: dict[str, PreparedEmail]) -> dict[str, Extractio
             await client.discover()
             extractor = Extractor(client)
             for location, email in prepared.items():
-                results[location] = await extractor.extract(
-                    EmailForExtraction(
-                        identity=email.identity,
-                        subject=email.subject,
-                        sender=email.sender,
-                        date=email.sent_at.isoformat() if email.sent_at else None,
-                        preheader=email.preheader,
-                        body=email.body,
-                        markup_items=email.markup_items,
-                    )
-                )
+                results[location] = await extractor.extract(email.for_extraction())
     return results
 
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from _support import double_in_process, write_mbox
+from _support import double_in_process, mailsift_run, write_mbox
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
@@ -205,21 +205,13 @@ def run_pipeline(
         write_mbox(mbox, emails)
     database = folder / f"{label.replace(' ', '-')}-{time.monotonic_ns()}.db"
     with double_in_process(capacity.timing) as base_url:
-        command = [
-            str(Path(sys.executable).with_name("mailsift")),
-            "run",
-            str(mbox),
-            "--llm-url",
+        command, environment = mailsift_run(
+            mbox,
             base_url,
-            "--concurrency",
-            concurrency,
-            "--max-concurrency",
-            str(CEILING),
-            "--db",
-            f"sqlite:///{database}",
-            "-v",
-        ]
-        environment = {**os.environ, "MAILSIFT_DATA_DIR": str(folder / "data")}
+            database,
+            folder / "data",
+            *("--concurrency", concurrency, "--max-concurrency", str(CEILING), "-v"),
+        )
         started = time.monotonic()
         finished = subprocess.run(command, env=environment, capture_output=True, text=True)
         wall_s = time.monotonic() - started

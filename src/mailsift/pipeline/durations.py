@@ -7,7 +7,7 @@ import math
 RELATIVE_PRECISION = 0.01
 """Each bucket spans 1% of its lower bound, so a quantile read from it is within 1% of the
 exact value."""
-SMALLEST_MS = 0.001
+MIN_DURATION_MS = 0.001
 """Durations below one microsecond share the first bucket."""
 
 _LOG_RATIO = math.log1p(RELATIVE_PRECISION)
@@ -63,7 +63,7 @@ class DurationDigest:
             seen += self._buckets[index]
             if seen >= rank:
                 # The geometric middle of the bucket is within half a bucket of any value in it.
-                middle = SMALLEST_MS * math.exp((index + 0.5) * _LOG_RATIO)
+                middle = MIN_DURATION_MS * math.exp((index + 0.5) * _LOG_RATIO)
                 return min(max(middle, self.minimum), self.maximum)
         return self.maximum
 
@@ -73,6 +73,6 @@ class DurationDigest:
 
 
 def _bucket_of(duration_ms: float) -> int:
-    if duration_ms <= SMALLEST_MS:
+    if duration_ms <= MIN_DURATION_MS:
         return 0
-    return int(math.log(duration_ms / SMALLEST_MS) / _LOG_RATIO)
+    return int(math.log(duration_ms / MIN_DURATION_MS) / _LOG_RATIO)

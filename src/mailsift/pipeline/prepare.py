@@ -17,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mailsift.errors import MessageRejected
 from mailsift.parsing import decode_message, message_identity
@@ -25,6 +25,9 @@ from mailsift.parsing.limits import ParseLimits
 from mailsift.parsing.model import DecodedEmail
 from mailsift.sources.model import RawMessage
 from mailsift.text import fit_to_budget, harvest_schema_org, html_to_text
+
+if TYPE_CHECKING:
+    from mailsift.extraction.extractor import EmailForExtraction
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +58,21 @@ class PreparedEmail:
     markup_items: list[dict[str, Any]]
     defects: list[dict[str, str | None]]
     stages: list[StageTiming] = field(default_factory=list)
+
+    def for_extraction(self, identity: str | None = None) -> EmailForExtraction:
+        """Return what the extractor reads, under `identity` (the stored one) if given."""
+        # Imported here so that the decoding processes do not load the LLM client.
+        from mailsift.extraction.extractor import EmailForExtraction
+
+        return EmailForExtraction(
+            identity=identity or self.identity,
+            subject=self.subject,
+            sender=self.sender,
+            date=self.sent_at.isoformat() if self.sent_at else None,
+            preheader=self.preheader,
+            body=self.body,
+            markup_items=self.markup_items,
+        )
 
 
 def prepare_message(raw: bytes, limits: ParseLimits, max_body_tokens: int) -> PreparedEmail:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from mailsift.errors import MailsiftError
-from mailsift.extraction.extractor import EmailForExtraction, ExtractionResult, Extractor
+from mailsift.extraction.extractor import ExtractionResult, Extractor
 from mailsift.parsing.limits import ParseLimits
 from mailsift.pipeline import heap
 from mailsift.pipeline.prepare import (
@@ -270,19 +270,8 @@ class Runner:
         self, ready: asyncio.Queue[_Work | None], finished: asyncio.Queue[_Finished | None]
     ) -> None:
         while (work := await ready.get()) is not None:
-            prepared = work.prepared
             try:
-                result = await self.extractor.extract(
-                    EmailForExtraction(
-                        identity=work.identity,
-                        subject=prepared.subject,
-                        sender=prepared.sender,
-                        date=prepared.sent_at.isoformat() if prepared.sent_at else None,
-                        preheader=prepared.preheader,
-                        body=prepared.body,
-                        markup_items=prepared.markup_items,
-                    )
-                )
+                result = await self.extractor.extract(work.prepared.for_extraction(work.identity))
             except Exception as exc:  # one broken message must never stop the run
                 logger.exception("unexpected error processing %s", work.location)
                 reason = f"internal error: {exc!r}"

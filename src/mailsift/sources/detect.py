@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mailsift.errors import SourceError
 from mailsift.sources.files import iter_eml_folder, iter_maildir, starts_with_header
-from mailsift.sources.mbox import HEAD_SCAN_BYTES, find_first_separator, iter_mbox
+from mailsift.sources.mbox import HEAD_SCAN_BYTES, contains_dated_separator, iter_mbox
 from mailsift.sources.model import RawMessage
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def detect_format(path: Path) -> SourceFormat:
         return SourceFormat.MBOX
     # Some exports put a line of text before the first separator. A file whose first line
     # is a header field is one message, even if its body contains a dated `From ` line.
-    if not starts_with_header(head) and find_first_separator(head) is not None:
+    if not starts_with_header(head) and contains_dated_separator(head):
         return SourceFormat.MBOX
     # A single .eml or .msg file is a one-message source.
     return SourceFormat.EML

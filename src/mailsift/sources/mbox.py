@@ -23,17 +23,12 @@ an asctime date, as in `From MAILER-DAEMON Thu Dec  3 10:00:00 2026`. Some write
 time zone before the year or write `-` as the sender; both are accepted."""
 
 HEAD_SCAN_BYTES = 64 * 1024
-"""Bytes at the start of a file in which format detection looks for a separator."""
+"""Bytes at the start of a file in which format detection looks for a dated separator."""
 
 
-def find_first_separator(head: bytes) -> int | None:
-    """Return the offset of the first dated `From ` line in `head`, or None."""
-    offset = 0
-    for line in head.splitlines(keepends=True):
-        if DATED_SEPARATOR.match(line):
-            return offset
-        offset += len(line)
-    return None
+def contains_dated_separator(head: bytes) -> bool:
+    """Tell whether any line of `head` is a dated `From ` separator."""
+    return any(DATED_SEPARATOR.match(line) for line in head.split(b"\n"))
 
 
 def iter_mbox(path: Path) -> Iterator[RawMessage]:
@@ -59,7 +54,7 @@ def iter_mbox(path: Path) -> Iterator[RawMessage]:
 
     with handle:
         # Limit: bodies are returned as stored. mboxrd `>From ` escapes are not undone,
-        # because mboxo and mboxrd cannot be told apart from the file alone.
+        # because mboxo and mboxrd cannot be distinguished from the file alone.
         lines: list[bytes] | None = None  # None until the first separator
         dated: bool | None = None
         index = 0
@@ -69,9 +64,10 @@ def iter_mbox(path: Path) -> Iterator[RawMessage]:
         try:
             for line in handle:
                 if line.startswith(b"From "):
+                    is_dated = DATED_SEPARATOR.match(line) is not None
                     if dated is None:
-                        dated = DATED_SEPARATOR.match(line) is not None
-                    if not dated or DATED_SEPARATOR.match(line):
+                        dated = is_dated  # the first separator sets the mode for the file
+                    if is_dated or not dated:
                         if lines is not None:
                             yield _message(path, index, lines, last_was_blank)
                             index += 1
